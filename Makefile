@@ -1,0 +1,76 @@
+# ticketd: the two commands a newcomer needs are `make run` and `make test` (README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+JOBS      ?= $(shell nproc)
+BIN       := build/release/src/ticketd
+ASAN_DIR  := build/asan
+TEST_DATABASE_URL ?= postgres://ticketd:ticketd@127.0.0.1:5555/ticketd_test
+PYTHON    ?= /usr/bin/python3
+
+.PHONY: help deps build build-asan services migrate run test test-unit test-integration test-e2e \
+        test-cpp check-includes stop bench fmt lint clean
+
+help:
+	@echo "make run    install deps, build, start PostgreSQL/Redis/Kafka, migrate, serve on PORT (3000)"
+	@echo "make test   the same set-up, then every test suite (unit, integration, e2e)"
+	@echo "make stop   stop the local services     make bench   run the benchmarks"
+	@echo "make build  release build               make fmt / lint   clang-format / clang-tidy"
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+build-asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+
+services: deps
+	@scripts/services start
+
+migrate: build services
+	@$(BIN) migrate
+
+run: build services migrate
+	@echo "ticketd: serving on port $${PORT:-3000} (Ctrl-C to stop)"
+	@exec $(BIN) serve
+
+# Every suite, on the real services. The C++ suites run in the ASan+UBSan build; the end-to-end
+# suite drives the release binary like a client would.
+test: build build-asan services check-includes
+	@DATABASE_URL=$(TEST_DATABASE_URL) $(BIN) migrate
+	@$(MAKE) --no-print-directory test-cpp test-e2e
+
+test-cpp:
+	@cd $(ASAN_DIR) && TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
+	  TICKETD_SERVICES=$(CURDIR)/scripts/services \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j 2
+
+test-e2e:
+	@TICKETD_BIN=$(CURDIR)/$(BIN) TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
+	  TICKETD_SERVICES=$(CURDIR)/scripts/services \
+	  $(PYTHON) -m pytest -q tests/e2e
+
+check-includes:
+	@scripts/check-includes
+
+stop:
+	@scripts/services stop
+
+bench: build services
+	@DATABASE_URL=$(TEST_DATABASE_URL) $(BIN) migrate
+	@bench/run
+
+fmt:
+	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+
+lint: build
+	@find src -name '*.cpp' | xargs clang-tidy -p build/release --quiet
+
+clean:
+	@rm -rf build

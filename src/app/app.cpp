@@ -1,0 +1,233 @@
+#include "app/app.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "app/topics.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "http/dispatcher.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "infra/kafka/admin.hpp"
+#include "infra/kafka/producer.hpp"
+#include "infra/pg/migrations.hpp"
+#include "infra/pg/pool.hpp"
+#include "infra/redis/client.hpp"
+#include "infra/redis/options.hpp"
+#include "modules/health/routes.hpp"
+#include "modules/health/service.hpp"
+
+namespace ticketd::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr infra::pg::Statement kPing{"health_ping", "SELECT 1"};
+
+infra::pg::PoolOptions pool_options(const config::Config& c) {
+  infra::pg::PoolOptions o;
+  o.connect.url = c.database_url.reveal();
+  o.connect.connect_timeout = c.db_connect_timeout;
+  o.connect.statement_timeout = c.db_statement_timeout;
+  o.max_size = static_cast<std::size_t>(c.db_pool_size);
+  o.wait_timeout = c.db_pool_timeout;
+  return o;
+}
+
+infra::kafka::Options kafka_options(const config::Config& c) {
+  infra::kafka::Options o;
+  o.brokers = c.kafka_brokers;
+  o.client_id = c.kafka_client_id;
+  return o;
+}
+
+int thread_count(const config::Config& c) {
+  if (c.http_threads > 0) return c.http_threads;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 2 : static_cast<int>(hw);
+}
+
+// Ensures the Kafka topics off the I/O threads, retrying while the broker is unreachable so the
+// API can start (and report not-ready) before Kafka does.
+class TopicEnsurer {
+ public:
+  TopicEnsurer(infra::kafka::Options options, int partitions, int replication)
+      : thread_([this, options = std::move(options), partitions, replication] {
+          run(options, partitions, replication);
+        }) {}
+  ~TopicEnsurer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  bool done() const noexcept { return done_.load(); }
+
+ private:
+  void run(const infra::kafka::Options& options, int partitions, int replication) {
+    auto backoff = std::chrono::milliseconds(500);
+    for (;;) {
+      try {
+        infra::kafka::Admin admin(options);
+        admin.ensure_topics(all_topics(), partitions, replication, std::chrono::seconds(10));
+        done_.store(true);
+        core::log::info("kafka topics ensured", {{"count", all_topics().size()}});
+        return;
+      } catch (const std::exception& e) {
+        core::log::warn("kafka topics not ensured yet", {{"error", e.what()}});
+      }
+      std::unique_lock lock(mutex_);
+      if (cv_.wait_for(lock, backoff, [this] { return stopping_; })) return;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+    }
+  }
+
+  std::atomic<bool> done_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members it uses exist
+};
+
+}  // namespace
+
+int migrate(const config::Config& config) {
+  asio::io_context ioc(1);
+  core::metrics::Registry metrics;
+  infra::pg::Pool pool(ioc.get_executor(), pool_options(config), metrics);
+  auto fut = asio::co_spawn(ioc, infra::pg::migrate(pool, infra::pg::embedded_migrations()),
+                            asio::use_future);
+  ioc.run();
+  try {
+    const auto report = fut.get();
+    core::log::info("migrations done", {{"applied", report.applied.size()},
+                                        {"alreadyApplied", report.already_applied}});
+    return 0;
+  } catch (const std::exception& e) {
+    core::log::error("migrations failed", {{"error", e.what()}});
+    return 1;
+  }
+}
+
+int serve(const config::Config& config) {
+  const int threads = thread_count(config);
+  asio::io_context ioc(threads);
+  auto work = asio::make_work_guard(ioc);
+  core::metrics::Registry metrics;
+
+  infra::pg::Pool pool(ioc.get_executor(), pool_options(config), metrics);
+
+  auto redis = infra::redis::Client::create(asio::make_strand(ioc),
+                                            infra::redis::parse_url(config.redis_url.reveal()),
+                                            metrics);
+  redis->start();
+
+  infra::kafka::Producer producer(ioc.get_executor(), kafka_options(config), metrics);
+  TopicEnsurer topics(kafka_options(config), config.kafka_topic_partitions,
+                      config.kafka_topic_replication);
+
+  std::vector<health::Check> checks;
+  checks.push_back({"postgres", [&pool]() -> asio::awaitable<health::CheckResult> {
+                      try {
+                        co_await pool.query(kPing);
+                        co_return health::CheckResult{true, "ok"};
+                      } catch (const std::exception&) {
+                        co_return health::CheckResult{false, "unreachable"};
+                      }
+                    }});
+  checks.push_back({"redis", [redis]() -> asio::awaitable<health::CheckResult> {
+                      try {
+                        auto reply = co_await redis->command({"PING"});
+                        co_return health::CheckResult{reply.str == "PONG", reply.str};
+                      } catch (const std::exception&) {
+                        co_return health::CheckResult{false, "unreachable"};
+                      }
+                    }});
+  checks.push_back({"kafka", [&producer, &topics]() -> asio::awaitable<health::CheckResult> {
+                      if (!producer.broker_reachable()) co_return health::CheckResult{false, "unreachable"};
+                      if (!topics.done()) co_return health::CheckResult{false, "topics not ensured"};
+                      co_return health::CheckResult{true, "ok"};
+                    }});
+  health::Service health_service(std::move(checks), std::chrono::milliseconds(2'000));
+
+  http::Router router;
+  health::register_routes(router, config.api_base(), health_service, metrics);
+  http::Dispatcher dispatcher(std::move(router), metrics);
+
+  http::ServerOptions server_options;
+  server_options.host = config.host;
+  server_options.port = static_cast<std::uint16_t>(config.port);
+  server_options.body_limit = config.http_body_limit_bytes;
+  server_options.header_timeout = config.http_header_timeout;
+  server_options.body_timeout = config.http_body_timeout;
+  server_options.idle_timeout = config.http_idle_timeout;
+  server_options.max_connections = config.http_max_connections;
+  http::Server server(ioc, server_options, dispatcher, metrics);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    core::log::error("cannot listen", {{"host", config.host}, {"port", config.port}, {"error", e.what()}});
+    redis->stop();
+    pool.close();
+    return 1;
+  }
+  core::log::info("listening", {{"host", config.host},
+                                {"port", server.port()},
+                                {"threads", threads},
+                                {"apiBase", config.api_base()},
+                                {"env", config.node_env}});
+
+  // Graceful shutdown: stop accepting, let requests in flight finish (bounded), then stop the
+  // clients in reverse order of creation.
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    core::log::info("shutting down", {{"signal", sig}});
+    server.begin_shutdown();
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          const auto deadline = std::chrono::steady_clock::now() + config.shutdown_timeout;
+          asio::steady_timer t(ioc);
+          while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+            t.expires_after(std::chrono::milliseconds(20));
+            co_await t.async_wait(asio::use_awaitable);
+          }
+          core::log::info("http server stopped", {{"openConnections", server.open_connections()}});
+          redis->stop();
+          core::log::info("redis client stopped");
+          pool.close();
+          core::log::info("database pool closed");
+          work.reset();
+          ioc.stop();
+        },
+        asio::detached);
+  });
+
+  std::vector<std::thread> pool_threads;
+  for (int i = 1; i < threads; ++i) pool_threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool_threads) t.join();
+  producer.close(std::chrono::seconds(5));
+  core::log::info("kafka producer flushed; stopped");
+  return 0;
+}
+
+}  // namespace ticketd::app

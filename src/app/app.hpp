@@ -1,0 +1,13 @@
+#pragma once
+// Composition root: builds infrastructure, modules and the HTTP server from a Config, runs them,
+// and tears them down in reverse order.
+#include "config/config.hpp"
+
+namespace ticketd::app {
+
+// `ticketd serve`: API (and, later, workers) until SIGINT/SIGTERM. Returns the exit code.
+int serve(const config::Config& config);
+// `ticketd migrate`: applies pending migrations and exits.
+int migrate(const config::Config& config);
+
+}  // namespace ticketd::app

@@ -1,0 +1,259 @@
+#include "config/config.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <fmt/format.h>
+
+extern char** environ;  // NOLINT: POSIX
+
+namespace ticketd::config {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+bool parse_int(std::string_view s, long long& out) {
+  s = trim(s);
+  const auto* end = s.data() + s.size();
+  auto [ptr, ec] = std::from_chars(s.data(), end, out);
+  return ec == std::errc{} && ptr == end && !s.empty();
+}
+
+// Each variable is one row: its name and how it lands in Config. A row returns an error text
+// for a bad value, or "" when it accepted it.
+using Setter = std::function<std::string(Config&, std::string_view)>;
+struct Row {
+  std::string_view name;
+  Setter set;
+};
+
+Setter int_in(int Config::*field, long long lo, long long hi) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    long long n = 0;
+    if (!parse_int(v, n) || n < lo || n > hi) return fmt::format("must be an integer in [{}, {}]", lo, hi);
+    c.*field = static_cast<int>(n);
+    return {};
+  };
+}
+
+Setter size_in(std::size_t Config::*field, long long lo, long long hi) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    long long n = 0;
+    if (!parse_int(v, n) || n < lo || n > hi) return fmt::format("must be an integer in [{}, {}]", lo, hi);
+    c.*field = static_cast<std::size_t>(n);
+    return {};
+  };
+}
+
+Setter ms_in(std::chrono::milliseconds Config::*field, long long lo, long long hi) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    long long n = 0;
+    if (!parse_int(v, n) || n < lo || n > hi) {
+      return fmt::format("must be a number of milliseconds in [{}, {}]", lo, hi);
+    }
+    c.*field = std::chrono::milliseconds(n);
+    return {};
+  };
+}
+
+Setter text(std::string Config::*field, bool allow_empty = false) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    v = trim(v);
+    if (v.empty() && !allow_empty) return "must not be empty";
+    c.*field = std::string(v);
+    return {};
+  };
+}
+
+Setter one_of(std::string Config::*field, std::vector<std::string_view> allowed) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    v = trim(v);
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+      return fmt::format("must be one of {}", fmt::join(allowed, ", "));
+    }
+    c.*field = std::string(v);
+    return {};
+  };
+}
+
+Setter url(Secret Config::*field, std::vector<std::string_view> schemes) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    v = trim(v);
+    auto parsed = boost::urls::parse_absolute_uri(v);
+    if (!parsed || std::find(schemes.begin(), schemes.end(), parsed->scheme()) == schemes.end() ||
+        parsed->host().empty()) {
+      // The value itself may hold a password: never echo it.
+      return fmt::format("must be a URL with scheme {} and a host", fmt::join(schemes, " or "));
+    }
+    c.*field = Secret(std::string(v));
+    return {};
+  };
+}
+
+Setter secret(Secret Config::*field) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    c.*field = Secret(std::string(trim(v)));
+    return {};
+  };
+}
+
+const std::vector<Row>& rows() {
+  static const std::vector<Row> kRows{
+      {"NODE_ENV", one_of(&Config::node_env, {"development", "test", "production"})},
+      {"LOG_LEVEL", one_of(&Config::log_level, {"debug", "info", "warn", "error"})},
+      {"HOST", text(&Config::host)},
+      {"PORT", int_in(&Config::port, 0, 65535)},
+      {"API_PREFIX", text(&Config::api_prefix, true)},
+      {"API_VERSION", text(&Config::api_version, true)},
+      {"API_DOCS_PATH", text(&Config::api_docs_path)},
+      {"HTTP_THREADS", int_in(&Config::http_threads, 0, 256)},
+      {"HTTP_BODY_LIMIT_BYTES", size_in(&Config::http_body_limit_bytes, 1024, 64 << 20)},
+      {"HTTP_LAYOUT_BODY_LIMIT_BYTES", size_in(&Config::http_layout_body_limit_bytes, 1024, 256 << 20)},
+      {"HTTP_HEADER_TIMEOUT_MS", ms_in(&Config::http_header_timeout, 100, 600'000)},
+      {"HTTP_BODY_TIMEOUT_MS", ms_in(&Config::http_body_timeout, 100, 600'000)},
+      {"HTTP_IDLE_TIMEOUT_MS", ms_in(&Config::http_idle_timeout, 100, 3'600'000)},
+      {"HTTP_MAX_CONNECTIONS", int_in(&Config::http_max_connections, 1, 1'000'000)},
+      {"SHUTDOWN_TIMEOUT_MS", ms_in(&Config::shutdown_timeout, 0, 600'000)},
+      {"DATABASE_URL", url(&Config::database_url, {"postgres", "postgresql"})},
+      {"DATABASE_POOL_SIZE", int_in(&Config::db_pool_size, 1, 500)},
+      {"DATABASE_POOL_TIMEOUT_MS", ms_in(&Config::db_pool_timeout, 1, 60'000)},
+      {"DATABASE_CONNECT_TIMEOUT_MS", ms_in(&Config::db_connect_timeout, 100, 60'000)},
+      {"DATABASE_STATEMENT_TIMEOUT_MS", ms_in(&Config::db_statement_timeout, 1, 600'000)},
+      {"REDIS_URL", url(&Config::redis_url, {"redis"})},
+      {"KAFKA_BROKERS", text(&Config::kafka_brokers)},
+      {"KAFKA_CLIENT_ID", text(&Config::kafka_client_id)},
+      {"KAFKA_TOPIC_PARTITIONS", int_in(&Config::kafka_topic_partitions, 1, 1000)},
+      {"KAFKA_TOPIC_REPLICATION", int_in(&Config::kafka_topic_replication, 1, 16)},
+      {"JWT_SECRET", secret(&Config::jwt_secret)},
+      {"JWT_EXPIRES_IN", text(&Config::jwt_expires_in)},
+      {"PAYMENT_WEBHOOK_SECRET", secret(&Config::payment_webhook_secret)},
+  };
+  return kRows;
+}
+
+// Rules that relate several values or depend on the environment kind.
+void cross_check(const Config& c, std::vector<std::string>& errors,
+                 std::vector<std::string>& warnings) {
+  if (c.is_production()) {
+    if (c.jwt_secret.reveal().size() < 32) {
+      errors.emplace_back("JWT_SECRET: must be set to at least 32 characters when NODE_ENV=production");
+    }
+    if (c.payment_webhook_secret.empty()) {
+      errors.emplace_back("PAYMENT_WEBHOOK_SECRET: must be set when NODE_ENV=production");
+    }
+  } else if (c.jwt_secret.empty()) {
+    warnings.emplace_back("JWT_SECRET is not set: using a development-only secret");
+  }
+  if (c.http_layout_body_limit_bytes < c.http_body_limit_bytes) {
+    errors.emplace_back("HTTP_LAYOUT_BODY_LIMIT_BYTES: must not be smaller than HTTP_BODY_LIMIT_BYTES");
+  }
+  if (!c.jwt_expires_in.empty()) {
+    long long n = 0;
+    const std::string_view v = c.jwt_expires_in;
+    const char unit = v.back();
+    const bool unit_ok = unit == 's' || unit == 'm' || unit == 'h' || unit == 'd';
+    const std::string_view digits = unit_ok ? v.substr(0, v.size() - 1) : v;
+    if (!parse_int(digits, n) || n <= 0) {
+      errors.emplace_back("JWT_EXPIRES_IN: must be a positive number of seconds or a duration like 15m, 1h, 1d");
+    }
+  }
+}
+
+}  // namespace
+
+std::string Config::api_base() const {
+  std::string base;
+  if (!api_prefix.empty()) base += "/" + api_prefix;
+  if (!api_version.empty()) base += "/" + api_version;
+  return base;
+}
+
+Environment parse_dotenv(std::string_view text, std::vector<std::string>& errors) {
+  Environment out;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    std::string_view line = trim(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    ++line_no;
+    if (line.empty() || line.front() == '#') continue;
+    if (line.starts_with("export ")) line = trim(line.substr(7));
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      errors.push_back(fmt::format(".env line {}: expected KEY=VALUE", line_no));
+      continue;
+    }
+    const std::string_view key = trim(line.substr(0, eq));
+    std::string_view value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    } else if (const auto hash = value.find(" #"); hash != std::string_view::npos) {
+      value = trim(value.substr(0, hash));
+    }
+    out[std::string(key)] = std::string(value);
+  }
+  return out;
+}
+
+LoadResult load(const Environment& env, const Environment& dotenv) {
+  LoadResult r;
+  for (const auto& row : rows()) {
+    const std::string* value = nullptr;
+    if (auto it = env.find(row.name); it != env.end()) {
+      value = &it->second;
+    } else if (auto jt = dotenv.find(row.name); jt != dotenv.end()) {
+      value = &jt->second;
+    }
+    if (value == nullptr) continue;
+    if (std::string err = row.set(r.config, *value); !err.empty()) {
+      r.errors.push_back(fmt::format("{}: {}", row.name, err));
+    }
+  }
+  cross_check(r.config, r.errors, r.warnings);
+  return r;
+}
+
+Environment process_environment() {
+  Environment out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return out;
+}
+
+Environment read_dotenv_file(const Environment& env, std::vector<std::string>& errors) {
+  std::string path = ".env";
+  if (auto it = env.find("ENV_FILE"); it != env.end() && !it->second.empty()) path = it->second;
+  std::ifstream in(path);
+  if (!in) {
+    if (env.contains("ENV_FILE")) errors.push_back(fmt::format("ENV_FILE: cannot read {}", path));
+    return {};
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_dotenv(ss.str(), errors);
+}
+
+const std::vector<std::string_view>& known_variables() {
+  static const std::vector<std::string_view> kNames = [] {
+    std::vector<std::string_view> v;
+    for (const auto& r : rows()) v.push_back(r.name);
+    return v;
+  }();
+  return kNames;
+}
+
+}  // namespace ticketd::config

@@ -1,0 +1,94 @@
+#pragma once
+// Runtime configuration. Precedence: process environment > .env file > defaults. Names follow
+// the reference service (SPEC §8) plus ticketd's own. Validation reports every bad value at once.
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ticketd::config {
+
+using Environment = std::map<std::string, std::string, std::less<>>;
+
+// A secret that never reaches a log line or an error message by accident.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  const std::string& reveal() const noexcept { return value_; }
+  bool empty() const noexcept { return value_.empty(); }
+
+ private:
+  std::string value_;
+};
+
+struct Config {
+  std::string node_env = "development";  // development | test | production
+  std::string log_level = "info";
+
+  // HTTP
+  std::string host = "0.0.0.0";
+  int port = 3000;
+  std::string api_prefix = "api";
+  std::string api_version = "v1";
+  std::string api_docs_path = "docs";
+  int http_threads = 0;  // 0 = one per core
+  std::size_t http_body_limit_bytes = 1 << 20;
+  std::size_t http_layout_body_limit_bytes = 16 << 20;
+  std::chrono::milliseconds http_header_timeout{10'000};
+  std::chrono::milliseconds http_body_timeout{30'000};
+  std::chrono::milliseconds http_idle_timeout{60'000};
+  std::chrono::milliseconds shutdown_timeout{10'000};
+  int http_max_connections = 10'000;
+
+  // PostgreSQL
+  Secret database_url{"postgres://ticketd:ticketd@127.0.0.1:5555/ticketd"};
+  int db_pool_size = 16;
+  std::chrono::milliseconds db_pool_timeout{2'000};
+  std::chrono::milliseconds db_connect_timeout{3'000};
+  std::chrono::milliseconds db_statement_timeout{5'000};
+
+  // Redis
+  Secret redis_url{"redis://127.0.0.1:6379"};
+
+  // Kafka
+  std::string kafka_brokers = "127.0.0.1:9092";
+  std::string kafka_client_id = "ticketd";
+  int kafka_topic_partitions = 3;
+  int kafka_topic_replication = 1;
+
+  // Security
+  Secret jwt_secret;
+  std::string jwt_expires_in = "15m";
+  Secret payment_webhook_secret;
+
+  bool is_production() const noexcept { return node_env == "production"; }
+  // "/api/v1"
+  std::string api_base() const;
+};
+
+struct LoadResult {
+  Config config;
+  std::vector<std::string> errors;  // empty when valid
+  std::vector<std::string> warnings;
+};
+
+// Parses KEY=VALUE lines (optional `export `, quotes, # comments). Bad lines are reported in
+// `errors` with their line number.
+Environment parse_dotenv(std::string_view text, std::vector<std::string>& errors);
+
+// Builds and validates a Config from the two layers (environment wins over the .env file).
+LoadResult load(const Environment& env, const Environment& dotenv);
+
+// The process environment as a map.
+Environment process_environment();
+
+// Reads the .env file named by ENV_FILE (default ".env" in the working directory), if present.
+Environment read_dotenv_file(const Environment& env, std::vector<std::string>& errors);
+
+// Every variable this build understands, in documentation order (config-check prints them).
+const std::vector<std::string_view>& known_variables();
+
+}  // namespace ticketd::config

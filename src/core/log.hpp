@@ -1,0 +1,62 @@
+#pragma once
+// Structured logging: one JSON object per line on stdout with time, level, msg and the ids
+// involved. Writing goes through a bounded asynchronous queue so an I/O thread never blocks on
+// the terminal; when the queue overflows the oldest lines are dropped (counted in /metrics).
+#include <boost/json/value.hpp>
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace ticketd::core::log {
+
+enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+// One key/value of a log line. Strings are copied into the line, so temporaries are fine.
+struct Field {
+  Field(std::string_view k, std::string_view v) : key(k), value(v) {}
+  Field(std::string_view k, const std::string& v) : key(k), value(std::string_view(v)) {}
+  Field(std::string_view k, const char* v) : key(k), value(std::string_view(v)) {}
+  Field(std::string_view k, bool v) : key(k), value(v) {}
+  Field(std::string_view k, double v) : key(k), value(v) {}
+  template <typename Int>
+    requires std::is_integral_v<Int>
+  Field(std::string_view k, Int v) : key(k), value(v) {}
+  Field(std::string_view k, boost::json::value v) : key(k), value(std::move(v)) {}
+
+  std::string_view key;
+  boost::json::value value;
+};
+using Fields = std::initializer_list<Field>;
+
+// Returns false and leaves the level unchanged when `name` is not debug|info|warn|error.
+bool parse_level(std::string_view name, Level& out) noexcept;
+
+// Sets the minimum level and starts the writer. Safe to call again (tests); lines logged before
+// init go to stdout at info level.
+void init(Level min_level);
+// Flushes and stops the writer thread (end of main).
+void shutdown();
+
+bool enabled(Level level) noexcept;
+void write(Level level, std::string_view msg, Fields fields);
+
+// The same line as `write`, rendered but not written (unit tests of the format).
+std::string render(Level level, std::string_view msg, Fields fields);
+
+inline void debug(std::string_view msg, Fields fields = {}) {
+  if (enabled(Level::kDebug)) write(Level::kDebug, msg, fields);
+}
+inline void info(std::string_view msg, Fields fields = {}) {
+  if (enabled(Level::kInfo)) write(Level::kInfo, msg, fields);
+}
+inline void warn(std::string_view msg, Fields fields = {}) {
+  if (enabled(Level::kWarn)) write(Level::kWarn, msg, fields);
+}
+inline void error(std::string_view msg, Fields fields = {}) {
+  if (enabled(Level::kError)) write(Level::kError, msg, fields);
+}
+
+}  // namespace ticketd::core::log

@@ -1,0 +1,135 @@
+#pragma once
+// A small Prometheus registry (text format 0.0.4). Families are created at start-up and handed
+// to components explicitly; children (one per label set) are created on first use and then
+// updated lock-free. Collectors refresh gauges that mirror other state (pool sizes, backlog)
+// right before a scrape.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace ticketd::core::metrics {
+
+class Counter {
+ public:
+  void inc(double v = 1.0) noexcept { value_.fetch_add(v, std::memory_order_relaxed); }
+  double value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0.0};
+};
+
+class Gauge {
+ public:
+  void set(double v) noexcept { value_.store(v, std::memory_order_relaxed); }
+  void inc(double v = 1.0) noexcept { value_.fetch_add(v, std::memory_order_relaxed); }
+  void dec(double v = 1.0) noexcept { value_.fetch_sub(v, std::memory_order_relaxed); }
+  double value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0.0};
+};
+
+class Histogram {
+ public:
+  explicit Histogram(const std::vector<double>& bounds);
+  void observe(double v) noexcept;
+  const std::vector<double>& bounds() const noexcept { return bounds_; }
+  // Cumulative counts per bound, then +Inf; sum and count.
+  std::vector<std::uint64_t> cumulative() const;
+  double sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
+  std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // bounds_.size() + 1 (the +Inf one)
+  std::atomic<double> sum_{0.0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+// Latency buckets in seconds, 0.5 ms … 10 s.
+const std::vector<double>& latency_buckets();
+
+template <typename Metric>
+class Family {
+ public:
+  Family(std::string name, std::string help, std::vector<std::string> labels,
+         std::vector<double> bounds = {})
+      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)),
+        bounds_(std::move(bounds)) {}
+
+  // The child for these label values (in the order the family declared its labels).
+  Metric& with(std::initializer_list<std::string_view> values) {
+    std::vector<std::string> key(values.begin(), values.end());
+    return with(key);
+  }
+  Metric& with(const std::vector<std::string>& key) {
+    {
+      std::shared_lock lock(mutex_);
+      if (auto it = children_.find(key); it != children_.end()) return *it->second;
+    }
+    std::unique_lock lock(mutex_);
+    auto& slot = children_[key];
+    if (!slot) slot = make();
+    return *slot;
+  }
+  // The child without labels.
+  Metric& get() { return with(std::vector<std::string>{}); }
+
+  const std::string& name() const noexcept { return name_; }
+  const std::string& help() const noexcept { return help_; }
+  const std::vector<std::string>& labels() const noexcept { return labels_; }
+
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    std::shared_lock lock(mutex_);
+    for (const auto& [key, metric] : children_) fn(key, *metric);
+  }
+
+ private:
+  std::unique_ptr<Metric> make() {
+    if constexpr (std::is_same_v<Metric, Histogram>) {
+      return std::make_unique<Histogram>(bounds_);
+    } else {
+      return std::make_unique<Metric>();
+    }
+  }
+
+  std::string name_;
+  std::string help_;
+  std::vector<std::string> labels_;
+  std::vector<double> bounds_;
+  mutable std::shared_mutex mutex_;
+  std::map<std::vector<std::string>, std::unique_ptr<Metric>> children_;
+};
+
+class Registry {
+ public:
+  Family<Counter>& counter(std::string name, std::string help, std::vector<std::string> labels = {});
+  Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> labels = {});
+  Family<Histogram>& histogram(std::string name, std::string help,
+                               std::vector<std::string> labels = {},
+                               std::vector<double> bounds = latency_buckets());
+  // Runs before every render(); keep it cheap and non-blocking.
+  void add_collector(std::function<void()> collector);
+
+  std::string render() const;
+
+ private:
+  mutable std::mutex mutex_;
+  // Owned through unique_ptr so references handed out stay valid while families are added.
+  std::vector<std::unique_ptr<Family<Counter>>> counters_;
+  std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
+  std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
+  std::vector<std::function<void()>> collectors_;
+};
+
+}  // namespace ticketd::core::metrics

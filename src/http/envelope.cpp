@@ -1,0 +1,129 @@
+#include "http/envelope.hpp"
+
+#include <sodium.h>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+#include "core/time.hpp"
+
+namespace ticketd::http {
+namespace {
+
+std::string weak_etag(std::string_view payload) {
+  unsigned char hash[16];
+  crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(payload.data()),
+                     payload.size(), nullptr, 0);
+  char hex[sizeof hash * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
+  return std::string("W/\"") + hex + "\"";
+}
+
+std::string quoted(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+
+boost::json::object base_meta(std::string_view request_id) {
+  boost::json::object meta;
+  meta["requestId"] = request_id;
+  meta["timestamp"] = core::iso8601_now();
+  return meta;
+}
+
+Response render_success(const Request& req, const std::string& data_json, std::string_view message,
+                        bhttp::status status, const boost::json::object& extra_meta) {
+  boost::json::object meta = base_meta(req.request_id());
+  for (const auto& [k, v] : extra_meta) meta[k] = v;
+  Response r;
+  r.status = status;
+  r.body.reserve(data_json.size() + 160);
+  r.body += R"({"success":true,"message":)";
+  r.body += quoted(message);
+  r.body += R"(,"data":)";
+  r.body += data_json;
+  r.body += R"(,"meta":)";
+  r.body += boost::json::serialize(meta);
+  r.body += '}';
+  r.etag = weak_etag(data_json);
+  return r;
+}
+
+}  // namespace
+
+bhttp::status status_for(core::ErrorKind kind) noexcept {
+  using core::ErrorKind;
+  switch (kind) {
+    case ErrorKind::kInvalid:
+      return bhttp::status::bad_request;
+    case ErrorKind::kUnauthenticated:
+      return bhttp::status::unauthorized;
+    case ErrorKind::kForbidden:
+      return bhttp::status::forbidden;
+    case ErrorKind::kNotFound:
+      return bhttp::status::not_found;
+    case ErrorKind::kMethodNotAllowed:
+      return bhttp::status::method_not_allowed;
+    case ErrorKind::kConflict:
+      return bhttp::status::conflict;
+    case ErrorKind::kUnprocessable:
+      return bhttp::status::unprocessable_entity;
+    case ErrorKind::kTooLarge:
+      return bhttp::status::payload_too_large;
+    case ErrorKind::kUnsupportedMediaType:
+      return bhttp::status::unsupported_media_type;
+    case ErrorKind::kRateLimited:
+      return bhttp::status::too_many_requests;
+    case ErrorKind::kUnavailable:
+      return bhttp::status::service_unavailable;
+    case ErrorKind::kInternal:
+      return bhttp::status::internal_server_error;
+  }
+  return bhttp::status::internal_server_error;
+}
+
+Response ok(const Request& req, const boost::json::value& data, std::string_view message,
+            bhttp::status status, const boost::json::object& extra_meta) {
+  return render_success(req, boost::json::serialize(data), message, status, extra_meta);
+}
+
+Response list(const Request& req, const boost::json::array& items, const Page& page,
+              std::string_view message) {
+  boost::json::object meta;
+  meta["page"] = page.page;
+  meta["limit"] = page.limit;
+  meta["total"] = page.total;
+  meta["hasNext"] = page.page * page.limit < page.total;
+  return render_success(req, boost::json::serialize(items), message, bhttp::status::ok, meta);
+}
+
+Response no_content(const Request&) {
+  Response r;
+  r.status = bhttp::status::no_content;
+  r.content_type.clear();
+  return r;
+}
+
+Response error(std::string_view request_id, const core::ApiError& err) {
+  const bool internal = err.kind() == core::ErrorKind::kInternal;
+  const std::string_view message = internal ? "Internal server error" : err.message();
+  boost::json::array errors;
+  if (internal || err.details().empty()) {
+    errors.push_back(boost::json::object{{"code", internal ? "INTERNAL_ERROR" : err.code()},
+                                         {"message", message}});
+  } else {
+    for (const auto& d : err.details()) {
+      boost::json::object e{{"code", d.code}, {"message", d.message}};
+      if (!d.field.empty()) e["field"] = d.field;
+      errors.push_back(std::move(e));
+    }
+  }
+  boost::json::object body{{"success", false},
+                           {"message", message},
+                           {"errors", std::move(errors)},
+                           {"meta", base_meta(request_id)}};
+  Response r;
+  r.status = status_for(err.kind());
+  r.body = boost::json::serialize(body);
+  if (auto ra = err.retry_after()) r.header("Retry-After", std::to_string(*ra));
+  return r;
+}
+
+}  // namespace ticketd::http

@@ -1,0 +1,42 @@
+#pragma once
+// The only place that renders the JSON envelopes of SPEC §3 and maps error kinds to statuses.
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/errors.hpp"
+#include "http/request.hpp"
+#include "http/response.hpp"
+
+namespace ticketd::http {
+
+bhttp::status status_for(core::ErrorKind kind) noexcept;
+
+// {"success":true,"message":...,"data":...,"meta":{"requestId","timestamp",...extra}}.
+// `data` is serialized once; its hash becomes the response's weak ETag.
+Response ok(const Request& req, const boost::json::value& data, std::string_view message = "OK",
+            bhttp::status status = bhttp::status::ok, const boost::json::object& extra_meta = {});
+
+inline Response created(const Request& req, const boost::json::value& data,
+                        std::string_view message = "Created") {
+  return ok(req, data, message, bhttp::status::created);
+}
+
+struct Page {
+  std::int64_t page = 1;
+  std::int64_t limit = 20;
+  std::int64_t total = 0;
+};
+// A list: `data` is the array, meta carries page, limit, total and hasNext.
+Response list(const Request& req, const boost::json::array& items, const Page& page,
+              std::string_view message = "OK");
+
+Response no_content(const Request& req);
+
+// {"success":false,"message":...,"errors":[...],"meta":{...}}; errors always has an entry.
+// Internal errors get a fixed text: nothing of the cause reaches the client.
+Response error(std::string_view request_id, const core::ApiError& err);
+
+}  // namespace ticketd::http

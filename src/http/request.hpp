@@ -1,0 +1,73 @@
+#pragma once
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ticketd::http {
+
+namespace bhttp = boost::beast::http;
+
+using PathParams = std::vector<std::pair<std::string_view, std::string>>;
+
+// One HTTP request as the handlers see it. Built by the server, enriched by the dispatcher
+// (request id, route, path params) before any middleware runs.
+class Request {
+ public:
+  Request(bhttp::request<bhttp::string_body> raw, std::string remote_ip);
+
+  bhttp::verb method() const noexcept { return raw_.method(); }
+  std::string_view method_string() const noexcept { return raw_.method_string(); }
+  std::string_view target() const noexcept { return raw_.target(); }
+  std::string_view path() const noexcept { return path_; }
+  std::string_view query() const noexcept { return query_; }
+  const std::string& body() const noexcept { return raw_.body(); }
+  bool keep_alive() const noexcept { return raw_.keep_alive(); }
+  const bhttp::request<bhttp::string_body>& raw() const noexcept { return raw_; }
+
+  // Header value, or empty when absent.
+  std::string_view header(std::string_view name) const;
+  std::string_view header(bhttp::field name) const;
+
+  // Path parameter captured by the route pattern (":orgId"), if the route declared it.
+  std::optional<std::string_view> param(std::string_view name) const;
+  // Decoded query parameter (first occurrence), if present.
+  std::optional<std::string> query_param(std::string_view name) const;
+
+  // The body as JSON. Throws ApiError: 415 when Content-Type is not JSON, 400 when the body is
+  // missing or malformed. Parsed once; later calls return the same value.
+  const boost::json::value& json();
+
+  const std::string& request_id() const noexcept { return request_id_; }
+  const std::string& remote_ip() const noexcept { return remote_ip_; }
+  std::string_view route() const noexcept { return route_; }
+  std::chrono::steady_clock::time_point started() const noexcept { return started_; }
+
+  void set_request_id(std::string id) { request_id_ = std::move(id); }
+  void set_route(std::string_view route, PathParams params) {
+    route_ = route;
+    params_ = std::move(params);
+  }
+
+ private:
+  bhttp::request<bhttp::string_body> raw_;
+  std::string remote_ip_;
+  std::string path_;
+  std::string query_;
+  std::string request_id_;
+  std::string_view route_ = "unmatched";
+  PathParams params_;
+  std::optional<boost::json::value> json_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+// Accepts a client-supplied X-Request-Id when it is 1–128 visible ASCII characters.
+bool is_acceptable_request_id(std::string_view id) noexcept;
+
+}  // namespace ticketd::http

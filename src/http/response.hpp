@@ -1,0 +1,27 @@
+#pragma once
+#include <boost/beast/http/status.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ticketd::http {
+
+namespace bhttp = boost::beast::http;
+
+struct Response {
+  bhttp::status status = bhttp::status::ok;
+  std::string content_type = "application/json";
+  std::string body;
+  // Weak validator of the payload (not the envelope, whose meta changes every time); GET
+  // answers 304 when If-None-Match matches it.
+  std::string etag;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  Response& header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+}  // namespace ticketd::http

@@ -1,0 +1,90 @@
+#include "http/router.hpp"
+
+#include <stdexcept>
+
+namespace ticketd::http {
+namespace {
+
+std::vector<std::string_view> split(std::string_view path) {
+  std::vector<std::string_view> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    const auto j = path.find('/', i);
+    const auto end = j == std::string_view::npos ? path.size() : j;
+    parts.push_back(path.substr(i, end - i));
+    i = end;
+  }
+  return parts;
+}
+
+}  // namespace
+
+void Router::add(bhttp::verb method, std::string_view pattern, Handler handler, RouteOptions options) {
+  if (pattern.empty() || pattern.front() != '/') {
+    throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
+  }
+  Route r{method, std::string(pattern), {}, std::move(handler), options};
+  for (auto part : split(pattern)) {
+    if (part.front() == ':') {
+      if (part.size() == 1) throw std::invalid_argument("empty parameter name in " + r.pattern);
+      r.segments.push_back({std::string(part.substr(1)), true});
+    } else {
+      r.segments.push_back({std::string(part), false});
+    }
+  }
+  for (const auto& existing : routes_) {
+    if (existing.method == method && existing.pattern == r.pattern) {
+      throw std::invalid_argument("duplicate route " + r.pattern);
+    }
+  }
+  routes_.push_back(std::move(r));
+}
+
+bool Router::matches(const Route& r, const std::vector<std::string_view>& parts, PathParams* params) {
+  if (r.segments.size() != parts.size()) return false;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (!r.segments[i].param && r.segments[i].text != parts[i]) return false;
+  }
+  if (params != nullptr) {
+    params->clear();
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (r.segments[i].param) params->emplace_back(r.segments[i].text, std::string(parts[i]));
+    }
+  }
+  return true;
+}
+
+bool Router::more_specific(const Route& a, const Route& b) {
+  for (std::size_t i = 0; i < a.segments.size() && i < b.segments.size(); ++i) {
+    if (a.segments[i].param != b.segments[i].param) return !a.segments[i].param;
+  }
+  return false;
+}
+
+Router::Match Router::match(bhttp::verb method, std::string_view path) const {
+  const auto parts = split(path);
+  Match m;
+  const Route* best = nullptr;
+  for (const auto& r : routes_) {
+    if (!matches(r, parts, nullptr)) continue;
+    if (r.method != method) {
+      m.allowed.push_back(r.method);
+      continue;
+    }
+    if (best == nullptr || more_specific(r, *best)) best = &r;
+  }
+  if (best != nullptr) {
+    matches(*best, parts, &m.params);
+    m.handler = &best->handler;
+    m.pattern = best->pattern;
+    m.options = &best->options;
+    m.allowed.clear();
+  }
+  return m;
+}
+
+}  // namespace ticketd::http

@@ -1,0 +1,61 @@
+#pragma once
+// Route table: method + path pattern ("/api/v1/orgs/:orgId") → handler. Literal segments beat
+// parameters at the first position where two patterns differ, whatever the registration order.
+#include <boost/asio/awaitable.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/request.hpp"
+#include "http/response.hpp"
+
+namespace ticketd::http {
+
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+struct RouteOptions {
+  // Overrides the server's default body limit (e.g. venue layouts up to 16 MiB).
+  std::optional<std::size_t> body_limit;
+};
+
+class Router {
+ public:
+  // Throws std::invalid_argument for a malformed pattern or a duplicate (method, pattern).
+  void add(bhttp::verb method, std::string_view pattern, Handler handler, RouteOptions options = {});
+
+  struct Match {
+    const Handler* handler = nullptr;  // null: no route for this method
+    std::string_view pattern;          // the matched pattern (metrics label)
+    PathParams params;
+    const RouteOptions* options = nullptr;
+    std::vector<bhttp::verb> allowed;  // when the path exists with other methods (405)
+  };
+  Match match(bhttp::verb method, std::string_view path) const;
+
+  std::size_t size() const noexcept { return routes_.size(); }
+
+ private:
+  struct Segment {
+    std::string text;  // literal text, or the parameter name
+    bool param = false;
+  };
+  struct Route {
+    bhttp::verb method;
+    std::string pattern;
+    std::vector<Segment> segments;
+    Handler handler;
+    RouteOptions options;
+  };
+  // Fills `params` and returns true when the route matches the split path.
+  static bool matches(const Route& r, const std::vector<std::string_view>& parts, PathParams* params);
+  // True when a is more specific than b (a literal where b has a parameter, first difference).
+  static bool more_specific(const Route& a, const Route& b);
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace ticketd::http

@@ -1,0 +1,68 @@
+// ticketd: picks the subcommand, loads the configuration, hands over to app/.
+#include <iostream>
+#include <string_view>
+
+#include <sodium.h>
+
+#include "app/app.hpp"
+#include "config/config.hpp"
+#include "core/log.hpp"
+
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: ticketd <command>\n"
+    "  serve          run the HTTP API until SIGINT/SIGTERM\n"
+    "  migrate        apply pending database migrations\n"
+    "  config-check   validate the configuration and list every problem\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ticketd;
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string_view command = argv[1];
+  if (command == "help" || command == "--help" || command == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (sodium_init() < 0) {
+    std::cerr << "libsodium failed to initialise\n";
+    return 1;
+  }
+
+  const auto env = config::process_environment();
+  std::vector<std::string> problems;
+  const auto dotenv = config::read_dotenv_file(env, problems);
+  auto loaded = config::load(env, dotenv);
+  problems.insert(problems.end(), loaded.errors.begin(), loaded.errors.end());
+  if (!problems.empty()) {
+    std::cerr << "invalid configuration (" << problems.size() << " problem"
+              << (problems.size() == 1 ? "" : "s") << "):\n";
+    for (const auto& p : problems) std::cerr << "  - " << p << "\n";
+    return 1;
+  }
+  const auto& cfg = loaded.config;
+  core::log::Level level = core::log::Level::kInfo;
+  core::log::parse_level(cfg.log_level, level);
+  core::log::init(level);
+  for (const auto& w : loaded.warnings) core::log::warn(w);
+
+  int rc = 2;
+  if (command == "serve") {
+    rc = app::serve(cfg);
+  } else if (command == "migrate") {
+    rc = app::migrate(cfg);
+  } else if (command == "config-check") {
+    std::cout << "configuration is valid (" << config::known_variables().size()
+              << " variables understood)\n";
+    rc = 0;
+  } else {
+    std::cerr << "unknown command: " << command << "\n" << kUsage;
+  }
+  core::log::shutdown();
+  return rc;
+}

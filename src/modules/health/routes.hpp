@@ -1,0 +1,14 @@
+#pragma once
+#include <string>
+
+#include "core/metrics.hpp"
+#include "http/router.hpp"
+#include "modules/health/service.hpp"
+
+namespace ticketd::health {
+
+// /health/live, /health/ready and /metrics, at the root and under `api_base` (SPEC §3).
+void register_routes(http::Router& router, const std::string& api_base, const Service& service,
+                     const core::metrics::Registry& metrics);
+
+}  // namespace ticketd::health

@@ -1,0 +1,88 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace ticketd::config {
+namespace {
+
+bool mentions(const std::vector<std::string>& errors, std::string_view what) {
+  return std::any_of(errors.begin(), errors.end(),
+                     [&](const std::string& e) { return e.find(what) != std::string::npos; });
+}
+
+TEST(Config, DefaultsAreValidInDevelopment) {
+  const auto r = load({}, {});
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.config.port, 3000);
+  EXPECT_EQ(r.config.api_base(), "/api/v1");
+  EXPECT_EQ(r.config.http_body_limit_bytes, 1u << 20);
+  EXPECT_FALSE(r.warnings.empty()) << "a missing JWT_SECRET is worth a warning in development";
+}
+
+TEST(Config, EnvironmentOverridesDotenvWhichOverridesDefaults) {
+  const auto r = load({{"PORT", "3100"}}, {{"PORT", "3200"}, {"API_VERSION", "v2"}});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.config.port, 3100);
+  EXPECT_EQ(r.config.api_version, "v2");
+  EXPECT_EQ(r.config.api_base(), "/api/v2");
+}
+
+TEST(Config, ListsEveryProblemAtOnce) {
+  const auto r = load({{"PORT", "70000"},
+                       {"DATABASE_URL", "mysql://x"},
+                       {"DATABASE_POOL_SIZE", "zero"},
+                       {"NODE_ENV", "staging"},
+                       {"JWT_EXPIRES_IN", "soon"}},
+                      {});
+  EXPECT_EQ(r.errors.size(), 5u);
+  EXPECT_TRUE(mentions(r.errors, "PORT"));
+  EXPECT_TRUE(mentions(r.errors, "DATABASE_URL"));
+  EXPECT_TRUE(mentions(r.errors, "DATABASE_POOL_SIZE"));
+  EXPECT_TRUE(mentions(r.errors, "NODE_ENV"));
+  EXPECT_TRUE(mentions(r.errors, "JWT_EXPIRES_IN"));
+}
+
+TEST(Config, ErrorsNeverEchoSecrets) {
+  const auto r = load({{"DATABASE_URL", "mysql://user:hunter2@db/x"}}, {});
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].find("hunter2"), std::string::npos);
+}
+
+TEST(Config, ProductionRequiresSecrets) {
+  const auto r = load({{"NODE_ENV", "production"}}, {});
+  EXPECT_TRUE(mentions(r.errors, "JWT_SECRET"));
+  EXPECT_TRUE(mentions(r.errors, "PAYMENT_WEBHOOK_SECRET"));
+  const auto ok = load({{"NODE_ENV", "production"},
+                        {"JWT_SECRET", std::string(40, 'x')},
+                        {"PAYMENT_WEBHOOK_SECRET", "whsec"}},
+                       {});
+  EXPECT_TRUE(ok.errors.empty());
+}
+
+TEST(Config, JwtExpiryForms) {
+  for (const char* v : {"900", "15m", "1h", "1d", "30s"}) {
+    EXPECT_TRUE(load({{"JWT_EXPIRES_IN", v}}, {}).errors.empty()) << v;
+  }
+  for (const char* v : {"0", "-5m", "m", "1w", "1.5h"}) {
+    EXPECT_FALSE(load({{"JWT_EXPIRES_IN", v}}, {}).errors.empty()) << v;
+  }
+}
+
+TEST(Dotenv, ParsesCommentsQuotesAndExport) {
+  std::vector<std::string> errors;
+  const auto env = parse_dotenv(
+      "# comment\n\nPORT=3001\nexport API_PREFIX=api\nJWT_SECRET=\"with # hash\"\n"
+      "LOG_LEVEL=debug # trailing\nnot a line\n",
+      errors);
+  EXPECT_EQ(env.at("PORT"), "3001");
+  EXPECT_EQ(env.at("API_PREFIX"), "api");
+  EXPECT_EQ(env.at("JWT_SECRET"), "with # hash");
+  EXPECT_EQ(env.at("LOG_LEVEL"), "debug");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("line 7"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ticketd::config
