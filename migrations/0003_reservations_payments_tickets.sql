@@ -290,8 +290,14 @@ CREATE TABLE payment_webhook_events (
     status IN ('RECEIVED', 'PROCESSED', 'REJECTED', 'IGNORED')),
   -- an unauthenticated request is recorded, never acted upon
   CONSTRAINT payment_webhook_events_unsigned_rejected CHECK (signature_valid OR status = 'REJECTED'),
+  -- RECEIVED = not handled yet; PROCESSED/IGNORED record when they were handled
   CONSTRAINT payment_webhook_events_processed_at CHECK (
-    (status = 'RECEIVED') = (processed_at IS NULL))
+    CASE status
+      WHEN 'RECEIVED'  THEN processed_at IS NULL
+      WHEN 'PROCESSED' THEN processed_at IS NOT NULL
+      WHEN 'IGNORED'   THEN processed_at IS NOT NULL
+      ELSE true
+    END)
 );
 -- (provider, providerEventId) identifies one webhook event (invariant 3), counting only
 -- authenticated requests: forged or garbled attempts must not be able to occupy an event
