@@ -1,8 +1,8 @@
 // ticketd: picks the subcommand, loads the configuration, hands over to app/.
+#include <sodium.h>
+
 #include <iostream>
 #include <string_view>
-
-#include <sodium.h>
 
 #include "app/app.hpp"
 #include "config/config.hpp"

@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -8,8 +9,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
-
-#include <atomic>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -27,6 +26,7 @@
 #include "infra/pg/migrations.hpp"
 #include "infra/pg/pool.hpp"
 #include "infra/redis/client.hpp"
+#include "infra/redis/metrics.hpp"
 #include "infra/redis/options.hpp"
 #include "modules/health/routes.hpp"
 #include "modules/health/service.hpp"
@@ -134,37 +134,44 @@ int serve(const config::Config& config) {
 
   infra::pg::Pool pool(ioc.get_executor(), pool_options(config), metrics);
 
-  auto redis = infra::redis::Client::create(asio::make_strand(ioc),
-                                            infra::redis::parse_url(config.redis_url.reveal()),
-                                            metrics);
+  infra::redis::Metrics redis_metrics(metrics);
+  auto redis = infra::redis::Client::create(
+      asio::make_strand(ioc), infra::redis::parse_url(config.redis_url.reveal()), redis_metrics);
   redis->start();
 
   infra::kafka::Producer producer(ioc.get_executor(), kafka_options(config), metrics);
   TopicEnsurer topics(kafka_options(config), config.kafka_topic_partitions,
                       config.kafka_topic_replication);
 
+  // Readiness checks: each answers quickly and never throws (a failure is "down").
+  auto check_postgres = [&pool]() -> asio::awaitable<health::CheckResult> {
+    try {
+      co_await pool.query(kPing);
+      co_return health::CheckResult{true, "ok"};
+    } catch (const std::exception&) {
+      co_return health::CheckResult{false, "unreachable"};
+    }
+  };
+  auto check_redis = [&redis]() -> asio::awaitable<health::CheckResult> {
+    try {
+      // Built outside the co_await: GCC 12 miscompiles initializer lists inside co_await.
+      std::vector<std::string> ping;
+      ping.emplace_back("PING");
+      auto reply = co_await redis->command(std::move(ping));
+      co_return health::CheckResult{reply.str == "PONG", reply.str};
+    } catch (const std::exception&) {
+      co_return health::CheckResult{false, "unreachable"};
+    }
+  };
+  auto check_kafka = [&producer, &topics]() -> asio::awaitable<health::CheckResult> {
+    if (!producer.broker_reachable()) co_return health::CheckResult{false, "unreachable"};
+    if (!topics.done()) co_return health::CheckResult{false, "topics not ensured"};
+    co_return health::CheckResult{true, "ok"};
+  };
   std::vector<health::Check> checks;
-  checks.push_back({"postgres", [&pool]() -> asio::awaitable<health::CheckResult> {
-                      try {
-                        co_await pool.query(kPing);
-                        co_return health::CheckResult{true, "ok"};
-                      } catch (const std::exception&) {
-                        co_return health::CheckResult{false, "unreachable"};
-                      }
-                    }});
-  checks.push_back({"redis", [redis]() -> asio::awaitable<health::CheckResult> {
-                      try {
-                        auto reply = co_await redis->command({"PING"});
-                        co_return health::CheckResult{reply.str == "PONG", reply.str};
-                      } catch (const std::exception&) {
-                        co_return health::CheckResult{false, "unreachable"};
-                      }
-                    }});
-  checks.push_back({"kafka", [&producer, &topics]() -> asio::awaitable<health::CheckResult> {
-                      if (!producer.broker_reachable()) co_return health::CheckResult{false, "unreachable"};
-                      if (!topics.done()) co_return health::CheckResult{false, "topics not ensured"};
-                      co_return health::CheckResult{true, "ok"};
-                    }});
+  checks.push_back(health::Check{"postgres", check_postgres});
+  checks.push_back(health::Check{"redis", check_redis});
+  checks.push_back(health::Check{"kafka", check_kafka});
   health::Service health_service(std::move(checks), std::chrono::milliseconds(2'000));
 
   http::Router router;
@@ -183,7 +190,8 @@ int serve(const config::Config& config) {
   try {
     server.start();
   } catch (const std::exception& e) {
-    core::log::error("cannot listen", {{"host", config.host}, {"port", config.port}, {"error", e.what()}});
+    core::log::error("cannot listen",
+                     {{"host", config.host}, {"port", config.port}, {"error", e.what()}});
     redis->stop();
     pool.close();
     return 1;
@@ -206,12 +214,12 @@ int serve(const config::Config& config) {
         [&]() -> asio::awaitable<void> {
           const auto deadline = std::chrono::steady_clock::now() + config.shutdown_timeout;
           asio::steady_timer t(ioc);
-          while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+          while (!server.stopped() && std::chrono::steady_clock::now() < deadline) {
             t.expires_after(std::chrono::milliseconds(20));
             co_await t.async_wait(asio::use_awaitable);
           }
           core::log::info("http server stopped", {{"openConnections", server.open_connections()}});
-          redis->stop();
+          co_await redis->async_stop();
           core::log::info("redis client stopped");
           pool.close();
           core::log::info("database pool closed");

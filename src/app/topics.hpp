@@ -7,10 +7,9 @@
 namespace ticketd::app {
 
 inline constexpr std::string_view kDomainTopics[] = {
-    "reservation.created", "reservation.expired", "reservation.cancelled",
-    "payment.succeeded",   "payment.failed",      "payment.refunded",
-    "payment.refund_required", "ticket.issued",   "seat.sold",
-    "event.created",       "event.updated",
+    "reservation.created", "reservation.expired", "reservation.cancelled",   "payment.succeeded",
+    "payment.failed",      "payment.refunded",    "payment.refund_required", "ticket.issued",
+    "seat.sold",           "event.created",       "event.updated",
 };
 
 inline constexpr std::string_view kConsumedTopics[] = {"payment.succeeded"};

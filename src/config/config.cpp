@@ -1,14 +1,13 @@
 #include "config/config.hpp"
 
-#include <boost/url/parse.hpp>
+#include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/url/parse.hpp>
 #include <charconv>
 #include <fstream>
 #include <functional>
 #include <sstream>
-
-#include <fmt/format.h>
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -16,8 +15,10 @@ namespace ticketd::config {
 namespace {
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -39,7 +40,8 @@ struct Row {
 Setter int_in(int Config::*field, long long lo, long long hi) {
   return [=](Config& c, std::string_view v) -> std::string {
     long long n = 0;
-    if (!parse_int(v, n) || n < lo || n > hi) return fmt::format("must be an integer in [{}, {}]", lo, hi);
+    if (!parse_int(v, n) || n < lo || n > hi)
+      return fmt::format("must be an integer in [{}, {}]", lo, hi);
     c.*field = static_cast<int>(n);
     return {};
   };
@@ -48,7 +50,8 @@ Setter int_in(int Config::*field, long long lo, long long hi) {
 Setter size_in(std::size_t Config::*field, long long lo, long long hi) {
   return [=](Config& c, std::string_view v) -> std::string {
     long long n = 0;
-    if (!parse_int(v, n) || n < lo || n > hi) return fmt::format("must be an integer in [{}, {}]", lo, hi);
+    if (!parse_int(v, n) || n < lo || n > hi)
+      return fmt::format("must be an integer in [{}, {}]", lo, hi);
     c.*field = static_cast<std::size_t>(n);
     return {};
   };
@@ -117,7 +120,8 @@ const std::vector<Row>& rows() {
       {"API_DOCS_PATH", text(&Config::api_docs_path)},
       {"HTTP_THREADS", int_in(&Config::http_threads, 0, 256)},
       {"HTTP_BODY_LIMIT_BYTES", size_in(&Config::http_body_limit_bytes, 1024, 64 << 20)},
-      {"HTTP_LAYOUT_BODY_LIMIT_BYTES", size_in(&Config::http_layout_body_limit_bytes, 1024, 256 << 20)},
+      {"HTTP_LAYOUT_BODY_LIMIT_BYTES",
+       size_in(&Config::http_layout_body_limit_bytes, 1024, 256 << 20)},
       {"HTTP_HEADER_TIMEOUT_MS", ms_in(&Config::http_header_timeout, 100, 600'000)},
       {"HTTP_BODY_TIMEOUT_MS", ms_in(&Config::http_body_timeout, 100, 600'000)},
       {"HTTP_IDLE_TIMEOUT_MS", ms_in(&Config::http_idle_timeout, 100, 3'600'000)},
@@ -145,7 +149,8 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
                  std::vector<std::string>& warnings) {
   if (c.is_production()) {
     if (c.jwt_secret.reveal().size() < 32) {
-      errors.emplace_back("JWT_SECRET: must be set to at least 32 characters when NODE_ENV=production");
+      errors.emplace_back(
+          "JWT_SECRET: must be set to at least 32 characters when NODE_ENV=production");
     }
     if (c.payment_webhook_secret.empty()) {
       errors.emplace_back("PAYMENT_WEBHOOK_SECRET: must be set when NODE_ENV=production");
@@ -154,7 +159,8 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
     warnings.emplace_back("JWT_SECRET is not set: using a development-only secret");
   }
   if (c.http_layout_body_limit_bytes < c.http_body_limit_bytes) {
-    errors.emplace_back("HTTP_LAYOUT_BODY_LIMIT_BYTES: must not be smaller than HTTP_BODY_LIMIT_BYTES");
+    errors.emplace_back(
+        "HTTP_LAYOUT_BODY_LIMIT_BYTES: must not be smaller than HTTP_BODY_LIMIT_BYTES");
   }
   if (!c.jwt_expires_in.empty()) {
     long long n = 0;
@@ -163,7 +169,8 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
     const bool unit_ok = unit == 's' || unit == 'm' || unit == 'h' || unit == 'd';
     const std::string_view digits = unit_ok ? v.substr(0, v.size() - 1) : v;
     if (!parse_int(digits, n) || n <= 0) {
-      errors.emplace_back("JWT_EXPIRES_IN: must be a positive number of seconds or a duration like 15m, 1h, 1d");
+      errors.emplace_back(
+          "JWT_EXPIRES_IN: must be a positive number of seconds or a duration like 15m, 1h, 1d");
     }
   }
 }

@@ -34,7 +34,9 @@ class ApiError : public std::exception {
  public:
   ApiError(ErrorKind kind, std::string code, std::string message,
            std::vector<FieldError> details = {})
-      : kind_(kind), code_(std::move(code)), message_(std::move(message)),
+      : kind_(kind),
+        code_(std::move(code)),
+        message_(std::move(message)),
         details_(std::move(details)) {}
 
   ErrorKind kind() const noexcept { return kind_; }

@@ -20,6 +20,8 @@ boost::json::value parse(std::string_view text, std::size_t max_depth) {
   return p.release();
 }
 
-std::string serialize(const boost::json::value& v) { return boost::json::serialize(v); }
+std::string serialize(const boost::json::value& v) {
+  return boost::json::serialize(v);
+}
 
 }  // namespace ticketd::core::json

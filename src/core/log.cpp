@@ -16,8 +16,8 @@ namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 std::mutex g_init_mutex;
-std::shared_ptr<spdlog::logger> g_logger;           // owner, guarded by g_init_mutex
-std::atomic<spdlog::logger*> g_current{nullptr};    // lock-free view for write()
+std::shared_ptr<spdlog::logger> g_logger;         // owner, guarded by g_init_mutex
+std::atomic<spdlog::logger*> g_current{nullptr};  // lock-free view for write()
 
 constexpr std::string_view level_name(Level level) {
   switch (level) {
@@ -75,7 +75,9 @@ void shutdown() {
   spdlog::shutdown();
 }
 
-bool enabled(Level level) noexcept { return static_cast<int>(level) >= g_min_level.load(); }
+bool enabled(Level level) noexcept {
+  return static_cast<int>(level) >= g_min_level.load();
+}
 
 std::string render(Level level, std::string_view msg, Fields fields) {
   boost::json::object line;

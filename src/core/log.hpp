@@ -3,7 +3,6 @@
 // involved. Writing goes through a bounded asynchronous queue so an I/O thread never blocks on
 // the terminal; when the queue overflows the oldest lines are dropped (counted in /metrics).
 #include <boost/json/value.hpp>
-
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -22,8 +21,7 @@ struct Field {
   Field(std::string_view k, bool v) : key(k), value(v) {}
   Field(std::string_view k, double v) : key(k), value(v) {}
   template <typename Int>
-    requires std::is_integral_v<Int>
-  Field(std::string_view k, Int v) : key(k), value(v) {}
+  requires std::is_integral_v<Int> Field(std::string_view k, Int v) : key(k), value(v) {}
   Field(std::string_view k, boost::json::value v) : key(k), value(std::move(v)) {}
 
   std::string_view key;

@@ -52,9 +52,19 @@ void header(std::string& out, std::string_view name, std::string_view help, std:
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
+// Families are looked up by name first: two components asking for the same family share it
+// (the exposition format allows each name once).
 template <typename F>
 F& add(std::mutex& m, std::vector<std::unique_ptr<F>>& v, std::unique_ptr<F> f) {
   std::lock_guard lock(m);
+  for (auto& existing : v) {
+    if (existing->name() == f->name()) {
+      if (existing->labels() != f->labels()) {
+        throw std::invalid_argument("metric " + f->name() + " registered with other labels");
+      }
+      return *existing;
+    }
+  }
   v.push_back(std::move(f));
   return *v.back();
 }
@@ -70,8 +80,8 @@ Histogram::Histogram(const std::vector<double>& bounds)
 }
 
 void Histogram::observe(double v) noexcept {
-  const auto idx = static_cast<std::size_t>(
-      std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+  const auto idx = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
+                                            bounds_.begin());
   buckets_[idx].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(v, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
@@ -88,15 +98,16 @@ std::vector<std::uint64_t> Histogram::cumulative() const {
 }
 
 const std::vector<double>& latency_buckets() {
-  static const std::vector<double> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5, 5.0, 10.0};
+  static const std::vector<double> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                            0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
   return kBuckets;
 }
 
 Family<Counter>& Registry::counter(std::string name, std::string help,
                                    std::vector<std::string> labels) {
-  return add(mutex_, counters_,
-             std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels)));
+  return add(
+      mutex_, counters_,
+      std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels)));
 }
 
 Family<Gauge>& Registry::gauge(std::string name, std::string help,
@@ -126,15 +137,15 @@ std::string Registry::render() const {
   for (const auto& f : counters_) {
     header(out, f->name(), f->help(), "counter");
     f->for_each([&](const std::vector<std::string>& key, const Counter& c) {
-      out += fmt::format("{}{} {}\n", f->name(), label_set(f->labels(), key),
-                         format_value(c.value()));
+      out +=
+          fmt::format("{}{} {}\n", f->name(), label_set(f->labels(), key), format_value(c.value()));
     });
   }
   for (const auto& f : gauges_) {
     header(out, f->name(), f->help(), "gauge");
     f->for_each([&](const std::vector<std::string>& key, const Gauge& g) {
-      out += fmt::format("{}{} {}\n", f->name(), label_set(f->labels(), key),
-                         format_value(g.value()));
+      out +=
+          fmt::format("{}{} {}\n", f->name(), label_set(f->labels(), key), format_value(g.value()));
     });
   }
   for (const auto& f : histograms_) {

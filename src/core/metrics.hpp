@@ -63,7 +63,9 @@ class Family {
  public:
   Family(std::string name, std::string help, std::vector<std::string> labels,
          std::vector<double> bounds = {})
-      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)),
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        labels_(std::move(labels)),
         bounds_(std::move(bounds)) {}
 
   // The child for these label values (in the order the family declared its labels).
@@ -113,7 +115,10 @@ class Family {
 
 class Registry {
  public:
-  Family<Counter>& counter(std::string name, std::string help, std::vector<std::string> labels = {});
+  // Each returns the family of that name, creating it on first use; asking again with the same
+  // name returns the same family (other labels throw std::invalid_argument).
+  Family<Counter>& counter(std::string name, std::string help,
+                           std::vector<std::string> labels = {});
   Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> labels = {});
   Family<Histogram>& histogram(std::string name, std::string help,
                                std::vector<std::string> labels = {},

@@ -91,9 +91,9 @@ boost::asio::awaitable<Response> Dispatcher::run(Request& req) {
     auto m = router_.match(req.method(), req.path());
     if (m.handler == nullptr) {
       if (!m.allowed.empty()) {
-        Response r = error(req.request_id(),
-                           ApiError(ErrorKind::kMethodNotAllowed, "METHOD_NOT_ALLOWED",
-                                    "Method not allowed for this resource"));
+        Response r =
+            error(req.request_id(), ApiError(ErrorKind::kMethodNotAllowed, "METHOD_NOT_ALLOWED",
+                                             "Method not allowed for this resource"));
         r.header("Allow", join_methods(m.allowed));
         co_return r;
       }
@@ -109,9 +109,10 @@ boost::asio::awaitable<Response> Dispatcher::run(Request& req) {
     failure = e;
   } catch (const core::InfraError& e) {
     // Dependency failures are expected outcomes with a generic text; the cause goes to the log.
-    core::log::warn("dependency failure",
-                    {{"requestId", req.request_id()}, {"route", req.route()}, {"code", e.code()},
-                     {"error", e.what()}});
+    core::log::warn("dependency failure", {{"requestId", req.request_id()},
+                                           {"route", req.route()},
+                                           {"code", e.code()},
+                                           {"error", e.what()}});
     ApiError api(e.kind(), e.code(),
                  e.kind() == ErrorKind::kUnavailable ? "A dependency is unavailable, retry later"
                  : e.kind() == ErrorKind::kConflict  ? "The request conflicts with existing data"
@@ -120,8 +121,9 @@ boost::asio::awaitable<Response> Dispatcher::run(Request& req) {
     failure = std::move(api);
   } catch (const std::exception& e) {
     internal_errors_.inc();
-    core::log::error("unhandled exception",
-                     {{"requestId", req.request_id()}, {"route", req.route()}, {"error", e.what()}});
+    core::log::error(
+        "unhandled exception",
+        {{"requestId", req.request_id()}, {"route", req.route()}, {"error", e.what()}});
     failure = ApiError(ErrorKind::kInternal, "INTERNAL_ERROR", "Internal server error");
   }
   co_return error(req.request_id(), *failure);
@@ -135,14 +137,13 @@ void Dispatcher::observe(const Request& req, const Response& res) const {
   const std::string route(req.route());
   requests_.with({method, route, status}).inc();
   latency_.with({method, route, status}).observe(seconds);
-  core::log::info("request",
-                  {{"requestId", req.request_id()},
-                   {"method", method},
-                   {"route", route},
-                   {"path", req.path()},
-                   {"status", static_cast<unsigned>(res.status)},
-                   {"latencyMs", seconds * 1000.0},
-                   {"ip", req.remote_ip()}});
+  core::log::info("request", {{"requestId", req.request_id()},
+                              {"method", method},
+                              {"route", route},
+                              {"path", req.path()},
+                              {"status", static_cast<unsigned>(res.status)},
+                              {"latencyMs", seconds * 1000.0},
+                              {"ip", req.remote_ip()}});
 }
 
 }  // namespace ticketd::http

@@ -3,7 +3,6 @@
 // middleware in order, handler; maps every failure to the error envelope, answers conditional
 // GETs with 304, records metrics and writes one access-log line.
 #include <boost/asio/awaitable.hpp>
-
 #include <functional>
 #include <optional>
 #include <vector>
@@ -34,6 +33,9 @@ class Dispatcher {
 
   // Body limit for a request line, before its body is read.
   std::optional<std::size_t> body_limit(bhttp::verb method, std::string_view path) const;
+  std::size_t largest_body_limit(std::size_t fallback) const noexcept {
+    return router_.largest_body_limit(fallback);
+  }
 
   // Records metrics and the access log line for a response the server produced itself.
   void observe(const Request& req, const Response& res) const;

@@ -19,7 +19,9 @@ std::string weak_etag(std::string_view payload) {
   return std::string("W/\"") + hex + "\"";
 }
 
-std::string quoted(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
+std::string quoted(std::string_view s) {
+  return boost::json::serialize(boost::json::string(s));
+}
 
 boost::json::object base_meta(std::string_view request_id) {
   boost::json::object meta;

@@ -2,7 +2,6 @@
 // The only place that renders the JSON envelopes of SPEC §3 and maps error kinds to statuses.
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
-
 #include <cstdint>
 #include <string_view>
 

@@ -62,7 +62,8 @@ const boost::json::value& Request::json() {
   if (json_) return *json_;
   const std::string_view ct = header(bhttp::field::content_type);
   if (raw_.body().empty()) {
-    throw core::ApiError(core::ErrorKind::kInvalid, "BODY_REQUIRED", "A JSON request body is required",
+    throw core::ApiError(core::ErrorKind::kInvalid, "BODY_REQUIRED",
+                         "A JSON request body is required",
                          {{"BODY_REQUIRED", "body", "Send a JSON object"}});
   }
   if (!is_json_media_type(ct)) {

@@ -1,6 +1,5 @@
 #pragma once
 #include <boost/beast/http/status.hpp>
-
 #include <string>
 #include <utility>
 #include <vector>

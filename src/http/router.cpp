@@ -23,7 +23,8 @@ std::vector<std::string_view> split(std::string_view path) {
 
 }  // namespace
 
-void Router::add(bhttp::verb method, std::string_view pattern, Handler handler, RouteOptions options) {
+void Router::add(bhttp::verb method, std::string_view pattern, Handler handler,
+                 RouteOptions options) {
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
   }
@@ -44,7 +45,8 @@ void Router::add(bhttp::verb method, std::string_view pattern, Handler handler, 
   routes_.push_back(std::move(r));
 }
 
-bool Router::matches(const Route& r, const std::vector<std::string_view>& parts, PathParams* params) {
+bool Router::matches(const Route& r, const std::vector<std::string_view>& parts,
+                     PathParams* params) {
   if (r.segments.size() != parts.size()) return false;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     if (!r.segments[i].param && r.segments[i].text != parts[i]) return false;
@@ -63,6 +65,14 @@ bool Router::more_specific(const Route& a, const Route& b) {
     if (a.segments[i].param != b.segments[i].param) return !a.segments[i].param;
   }
   return false;
+}
+
+std::size_t Router::largest_body_limit(std::size_t fallback) const noexcept {
+  std::size_t out = fallback;
+  for (const auto& r : routes_) {
+    if (r.options.body_limit && *r.options.body_limit > out) out = *r.options.body_limit;
+  }
+  return out;
 }
 
 Router::Match Router::match(bhttp::verb method, std::string_view path) const {

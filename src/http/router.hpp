@@ -2,7 +2,6 @@
 // Route table: method + path pattern ("/api/v1/orgs/:orgId") → handler. Literal segments beat
 // parameters at the first position where two patterns differ, whatever the registration order.
 #include <boost/asio/awaitable.hpp>
-
 #include <cstddef>
 #include <functional>
 #include <optional>
@@ -25,7 +24,8 @@ struct RouteOptions {
 class Router {
  public:
   // Throws std::invalid_argument for a malformed pattern or a duplicate (method, pattern).
-  void add(bhttp::verb method, std::string_view pattern, Handler handler, RouteOptions options = {});
+  void add(bhttp::verb method, std::string_view pattern, Handler handler,
+           RouteOptions options = {});
 
   struct Match {
     const Handler* handler = nullptr;  // null: no route for this method
@@ -37,6 +37,8 @@ class Router {
   Match match(bhttp::verb method, std::string_view path) const;
 
   std::size_t size() const noexcept { return routes_.size(); }
+  // The largest body limit any route declares, or `fallback` when larger.
+  std::size_t largest_body_limit(std::size_t fallback) const noexcept;
 
  private:
   struct Segment {
@@ -51,7 +53,8 @@ class Router {
     RouteOptions options;
   };
   // Fills `params` and returns true when the route matches the split path.
-  static bool matches(const Route& r, const std::vector<std::string_view>& parts, PathParams* params);
+  static bool matches(const Route& r, const std::vector<std::string_view>& parts,
+                      PathParams* params);
   // True when a is more specific than b (a literal where b has a parameter, first difference).
   static bool more_specific(const Route& a, const Route& b);
 

@@ -29,8 +29,8 @@ namespace {
 // A framing error of Beast's parser (not a close, timeout or cancellation): the client gets 400.
 bool is_parse_error(const boost::system::error_code& ec) {
   static const auto& beast_http = bhttp::make_error_code(bhttp::error::end_of_stream).category();
-  return ec.category() == beast_http &&
-         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+  return ec.category() == beast_http && ec != bhttp::error::end_of_stream &&
+         ec != bhttp::error::partial_message;
 }
 
 }  // namespace
@@ -40,7 +40,6 @@ struct Server::Session {
   beast::tcp_stream stream;
   // True while a request is being handled: shutdown must not cut it off.
   bool busy = false;
-  bool closing = false;
 };
 
 Server::Server(asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher,
@@ -64,13 +63,17 @@ void Server::start() {
   acceptor_.bind(ep);
   acceptor_.listen(asio::socket_base::max_listen_connections);
   bound_port_ = acceptor_.local_endpoint().port();
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      core::log::error("accept loop failed", {{"error", ex.what()}});
+  max_body_limit_ = dispatcher_.largest_body_limit(options_.body_limit);
+  accepting_.store(true);
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [this](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        core::log::error("accept loop failed", {{"error", ex.what()}});
+      }
     }
+    accepting_.store(false);  // last touch of `this`: stopped() may now report true
   });
 }
 
@@ -85,8 +88,8 @@ void Server::begin_shutdown() {
     if (auto s = weak.lock()) {
       asio::post(s->stream.get_executor(), [s] {
         if (!s->busy) {
-          s->closing = true;
-          s->stream.socket().cancel();
+          boost::system::error_code ignored;  // the socket may already be closed
+          s->stream.socket().cancel(ignored);
         }
       });
     }
@@ -128,21 +131,21 @@ asio::awaitable<void> Server::accept_loop() {
     auto ex = session->stream.get_executor();
     asio::co_spawn(ex, serve(std::move(session)), [this, id](std::exception_ptr e) {
       unregister(id);
-      open_.fetch_sub(1);
       connections_.dec();
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        core::log::error("connection failed", {{"error", ex.what()}});
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          core::log::error("connection failed", {{"error", ex.what()}});
+        }
       }
+      open_.fetch_sub(1);  // last touch of `this`: stopped() may now report true
     });
   }
 }
 
 asio::awaitable<void> Server::reject(Session& session, const std::string& remote_ip,
-                                     bhttp::request<bhttp::string_body> head,
-                                     core::ApiError err) {
+                                     bhttp::request<bhttp::string_body> head, core::ApiError err) {
   Request req(std::move(head), remote_ip);
   Dispatcher::assign_request_id(req);
   Response res = error(req.request_id(), err);
@@ -172,26 +175,40 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
   while (!draining_.load() || first) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    parser.body_limit(options_.body_limit);
+    // Beast compares Content-Length with the limit when the header completes, before we know the
+    // route: admit the largest route limit there and apply the route's own limit just below.
+    parser.body_limit(max_body_limit_);
     stream.expires_after(first ? options_.header_timeout : options_.idle_timeout);
     first = false;
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
     if (ec) {
-      if (ec == bhttp::error::header_limit) {
+      if (ec == bhttp::error::body_limit) {
+        co_await reject(*session, remote_ip, parser.release(),
+                        core::ApiError(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
+                                       "Request body is too large"));
+      } else if (ec == bhttp::error::header_limit) {
         co_await reject(*session, remote_ip, {},
                         core::ApiError(core::ErrorKind::kTooLarge, "HEADERS_TOO_LARGE",
                                        "Request headers are too large"));
       } else if (is_parse_error(ec)) {
-        co_await reject(*session, remote_ip, {},
-                        core::ApiError(core::ErrorKind::kInvalid, "BAD_REQUEST",
-                                       "Malformed HTTP request"));
+        co_await reject(
+            *session, remote_ip, {},
+            core::ApiError(core::ErrorKind::kInvalid, "BAD_REQUEST", "Malformed HTTP request"));
       }
       break;  // closed, timed out, or cancelled by shutdown
     }
     session->busy = true;
     const auto& head = parser.get();
     std::string path(head.target().substr(0, head.target().find('?')));
-    if (auto limit = dispatcher_.body_limit(head.method(), path)) parser.body_limit(*limit);
+    const std::size_t limit =
+        dispatcher_.body_limit(head.method(), path).value_or(options_.body_limit);
+    if (parser.content_length() && *parser.content_length() > limit) {
+      co_await reject(*session, remote_ip, parser.release(),
+                      core::ApiError(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
+                                     "Request body is too large"));
+      break;
+    }
+    parser.body_limit(limit);  // chunked bodies are checked as they arrive
     if (!parser.is_done()) {
       stream.expires_after(options_.body_timeout);
       auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);

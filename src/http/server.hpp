@@ -2,11 +2,10 @@
 // HTTP/1.1 server on Beast: one coroutine per connection, keep-alive, header/body/idle
 // timeouts, per-route body limits, a connection cap, and graceful shutdown (stop accepting,
 // close idle connections, let in-flight requests finish).
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -50,6 +49,9 @@ class Server {
   void begin_shutdown();
   std::size_t open_connections() const noexcept { return open_.load(); }
   bool draining() const noexcept { return draining_.load(); }
+  // True once, after begin_shutdown(), the accept loop and every connection have finished: only
+  // then may the server be destroyed while the io_context still runs.
+  bool stopped() const noexcept { return !accepting_.load() && open_.load() == 0; }
 
  private:
   struct Session;
@@ -65,7 +67,9 @@ class Server {
   Dispatcher& dispatcher_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t bound_port_ = 0;
+  std::size_t max_body_limit_ = 0;
   std::atomic<bool> draining_{false};
+  std::atomic<bool> accepting_{false};
   std::atomic<std::size_t> open_{0};
   std::atomic<std::uint64_t> next_id_{1};
   std::mutex sessions_mutex_;

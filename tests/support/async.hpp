@@ -6,7 +6,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
-
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -29,7 +28,8 @@ class AsyncRunner {
   // Runs `make()` (a function returning awaitable<T>) on a strand and waits for it.
   template <typename Make>
   auto run(Make make) {
-    auto fut = boost::asio::co_spawn(boost::asio::make_strand(ioc_), make(), boost::asio::use_future);
+    auto fut =
+        boost::asio::co_spawn(boost::asio::make_strand(ioc_), make(), boost::asio::use_future);
     return fut.get();
   }
 

@@ -1,12 +1,11 @@
 #include "infra/pg/connection.hpp"
 
-#include <algorithm>
+#include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <fmt/format.h>
 
 #include "core/log.hpp"
 #include "infra/pg/errors.hpp"
@@ -76,20 +75,36 @@ bool Connection::in_transaction() const noexcept {
 }
 
 asio::awaitable<std::unique_ptr<Connection>> Connection::connect(asio::any_io_executor ex,
-                                                                    const ConnectOptions& o) {
+                                                                 const ConnectOptions& o) {
   // Keepalives and tcp_user_timeout bound how long a silently dead server can hang a query;
   // statement_timeout and lock_timeout are session settings sent with the start-up packet.
-  std::string options = fmt::format("-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
-                                    o.statement_timeout.count(), 60'000);
-  if (o.lock_timeout.count() > 0) options += fmt::format(" -c lock_timeout={}", o.lock_timeout.count());
+  std::string options =
+      fmt::format("-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+                  o.statement_timeout.count(), 60'000);
+  if (o.lock_timeout.count() > 0)
+    options += fmt::format(" -c lock_timeout={}", o.lock_timeout.count());
   const std::string connect_timeout =
       std::to_string(std::max<long long>(1, o.connect_timeout.count() / 1000));
-  const char* keys[] = {"dbname",    "application_name", "options",        "connect_timeout",
-                        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-                        "tcp_user_timeout", nullptr};
+  const char* keys[] = {"dbname",
+                        "application_name",
+                        "options",
+                        "connect_timeout",
+                        "keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        nullptr};
   const std::string tcp_user_timeout = std::to_string(o.statement_timeout.count() + 5'000);
-  const char* values[] = {o.url.c_str(), o.application_name.c_str(), options.c_str(),
-                          connect_timeout.c_str(), "1", "10", "5", "3", tcp_user_timeout.c_str(),
+  const char* values[] = {o.url.c_str(),
+                          o.application_name.c_str(),
+                          options.c_str(),
+                          connect_timeout.c_str(),
+                          "1",
+                          "10",
+                          "5",
+                          "3",
+                          tcp_user_timeout.c_str(),
                           nullptr};
   PGconn* raw = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   if (raw == nullptr) throw connection_error("out of memory");
@@ -97,7 +112,8 @@ asio::awaitable<std::unique_ptr<Connection>> Connection::connect(asio::any_io_ex
   // libpq prints notices (and a server's goodbye on shutdown) to stderr by default; route them
   // into the structured log instead.
   PQsetNoticeProcessor(
-      raw, [](void*, const char* message) {
+      raw,
+      [](void*, const char* message) {
         std::string_view m(message);
         while (!m.empty() && m.back() == '\n') m.remove_suffix(1);
         core::log::debug("postgres notice", {{"notice", m}});

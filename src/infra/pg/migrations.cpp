@@ -70,7 +70,8 @@ boost::asio::awaitable<MigrationReport> apply_locked(Connection& conn,
 
 }  // namespace
 
-boost::asio::awaitable<MigrationReport> migrate(Pool& pool, const std::vector<Migration>& migrations) {
+boost::asio::awaitable<MigrationReport> migrate(Pool& pool,
+                                                const std::vector<Migration>& migrations) {
   Lease lease = co_await pool.acquire();
   // Migrations may run longer than the request statement timeout.
   co_await lease->exec("SET statement_timeout = 0");

@@ -4,7 +4,6 @@
 // instances starting together apply each file once. A file changed after it was applied is
 // refused (its checksum no longer matches).
 #include <boost/asio/awaitable.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +28,7 @@ struct MigrationReport {
 
 // Throws DbError when a migration fails (that file is rolled back, earlier ones stay), and
 // core::InfraError(kInternal, MIGRATION_CHANGED) when an applied file was edited.
-boost::asio::awaitable<MigrationReport> migrate(Pool& pool, const std::vector<Migration>& migrations);
+boost::asio::awaitable<MigrationReport> migrate(Pool& pool,
+                                                const std::vector<Migration>& migrations);
 
 }  // namespace ticketd::infra::pg

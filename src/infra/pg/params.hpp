@@ -37,8 +37,7 @@ class Params {
     return *this;
   }
   template <typename Int>
-    requires(std::is_integral_v<Int> && !std::is_same_v<Int, bool>)
-  Params& add(Int v) {
+  requires(std::is_integral_v<Int> && !std::is_same_v<Int, bool>) Params& add(Int v) {
     values_.emplace_back(std::to_string(v));
     return *this;
   }

@@ -16,7 +16,8 @@ namespace asio = boost::asio;
 struct Pool::Waiter {
   explicit Waiter(asio::any_io_executor ex) : channel(ex, 1), timer(ex) {}
   // (error, connection, may_open): a connection; or may_open = a slot reserved to open one.
-  asio::experimental::concurrent_channel<void(boost::system::error_code, Connection*, bool)> channel;
+  asio::experimental::concurrent_channel<void(boost::system::error_code, Connection*, bool)>
+      channel;
   asio::steady_timer timer;
 };
 
@@ -30,7 +31,9 @@ Lease& Lease::operator=(Lease&& other) noexcept {
   return *this;
 }
 
-Lease::~Lease() { give_back(); }
+Lease::~Lease() {
+  give_back();
+}
 
 void Lease::give_back() noexcept {
   if (pool_ != nullptr && conn_) pool_->release(std::move(conn_));
@@ -62,8 +65,8 @@ Pool::Pool(asio::any_io_executor ex, PoolOptions options, core::metrics::Registr
                    .with({options_.name})) {
   auto& size = metrics.gauge("ticketd_db_pool_connections", "Pooled connections by state",
                              {"pool", "state"});
-  auto& waiters = metrics.gauge("ticketd_db_pool_waiters", "Coroutines waiting for a connection",
-                                {"pool"});
+  auto& waiters =
+      metrics.gauge("ticketd_db_pool_waiters", "Coroutines waiting for a connection", {"pool"});
   auto& max = metrics.gauge("ticketd_db_pool_max_connections", "Pool size limit", {"pool"});
   metrics.add_collector([this, &size, &waiters, &max] {
     const auto s = stats();
@@ -74,7 +77,9 @@ Pool::Pool(asio::any_io_executor ex, PoolOptions options, core::metrics::Registr
   });
 }
 
-Pool::~Pool() { close(); }
+Pool::~Pool() {
+  close();
+}
 
 asio::awaitable<Lease> Pool::acquire() {
   constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
@@ -82,7 +87,8 @@ asio::awaitable<Lease> Pool::acquire() {
   std::shared_ptr<Waiter> waiter;
   {
     std::unique_lock lock(mutex_);
-    if (closed_) throw core::InfraError(core::ErrorKind::kUnavailable, "DB_POOL_CLOSED", "pool closed");
+    if (closed_)
+      throw core::InfraError(core::ErrorKind::kUnavailable, "DB_POOL_CLOSED", "pool closed");
     while (!idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
@@ -105,17 +111,18 @@ asio::awaitable<Lease> Pool::acquire() {
 
   if (waiter) {
     waiter->timer.expires_after(options_.wait_timeout);
-    waiter->timer.async_wait([this, weak = std::weak_ptr<Waiter>(waiter)](boost::system::error_code ec) {
-      if (ec) return;
-      if (auto w = weak.lock()) on_waiter_timeout(w);
-    });
+    waiter->timer.async_wait(
+        [this, weak = std::weak_ptr<Waiter>(waiter)](boost::system::error_code ec) {
+          if (ec) return;
+          if (auto w = weak.lock()) on_waiter_timeout(w);
+        });
     auto [ec, conn, open_slot] = co_await waiter->channel.async_receive(kTuple);
     waiter->timer.cancel();
     if (ec) {
       if (ec == asio::error::timed_out) {
         timeouts_.inc();
         throw core::InfraError(core::ErrorKind::kUnavailable, "DB_POOL_TIMEOUT",
-                         "timed out waiting for a database connection");
+                               "timed out waiting for a database connection");
       }
       throw core::InfraError(core::ErrorKind::kUnavailable, "DB_POOL_CLOSED", "pool closed");
     }

@@ -6,7 +6,6 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -89,8 +88,7 @@ class Pool {
   // Runs `body(Tx&)` inside BEGIN … COMMIT; rolls back on any exception and rethrows it.
   // Serialization failures and deadlocks retry the whole body up to `retries` times.
   template <typename Body>
-  auto transact(Body&& body, int retries = 2)
-      -> std::invoke_result_t<Body&, Tx&>;
+  auto transact(Body&& body, int retries = 2) -> std::invoke_result_t<Body&, Tx&>;
 
   // Refuses new acquisitions, wakes waiters with DB_POOL_CLOSED, drops idle connections.
   void close();

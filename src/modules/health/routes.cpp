@@ -23,7 +23,8 @@ void register_routes(http::Router& router, const std::string& api_base, const Se
       checks[name] = boost::json::object{{"status", result.ok ? "up" : "down"},
                                          {"detail", result.detail},
                                          {"latencyMs", result.latency_ms}};
-      if (!result.ok) failures.push_back({"DEPENDENCY_DOWN", name, name + " is down: " + result.detail});
+      if (!result.ok)
+        failures.push_back({"DEPENDENCY_DOWN", name, name + " is down: " + result.detail});
     }
     if (!r.ok) {
       throw core::ApiError(core::ErrorKind::kUnavailable, "NOT_READY", "Service is not ready",

@@ -7,7 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <memory>
 #include <optional>
 
@@ -18,8 +17,8 @@ namespace asio = boost::asio;
 asio::awaitable<Readiness> Service::readiness() const {
   auto ex = co_await asio::this_coro::executor;
   // Each check reports on a shared channel; results that arrive after the deadline are dropped.
-  using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code, std::size_t,
-                                                              CheckResult)>;
+  using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code,
+                                                              std::size_t, CheckResult)>;
   auto channel = std::make_shared<Channel>(ex, checks_.size());
   for (std::size_t i = 0; i < checks_.size(); ++i) {
     asio::co_spawn(
@@ -55,8 +54,9 @@ asio::awaitable<Readiness> Service::readiness() const {
 
   Readiness out;
   for (std::size_t i = 0; i < checks_.size(); ++i) {
-    CheckResult r = results[i] ? std::move(*results[i])
-                               : CheckResult{false, "timed out", static_cast<double>(deadline_.count())};
+    CheckResult r = results[i]
+                        ? std::move(*results[i])
+                        : CheckResult{false, "timed out", static_cast<double>(deadline_.count())};
     out.ok = out.ok && r.ok;
     out.checks.emplace_back(checks_[i].name, std::move(r));
   }

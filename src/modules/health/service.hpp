@@ -2,7 +2,6 @@
 // Readiness is the conjunction of named dependency checks (PostgreSQL, Redis, Kafka, worker
 // heartbeats) wired in by the application; this module knows none of them by type.
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <functional>
 #include <string>

@@ -73,3 +73,20 @@ TEST(Log, RendersOneJsonObjectWithFields) {
 
 }  // namespace
 }  // namespace ticketd::core
+
+namespace ticketd::core {
+namespace {
+
+TEST(Metrics, SameNameReturnsTheSameFamily) {
+  metrics::Registry r;
+  auto& a = r.counter("t_shared_total", "Shared", {"x"});
+  auto& b = r.counter("t_shared_total", "Shared", {"x"});
+  EXPECT_EQ(&a, &b);
+  EXPECT_THROW(r.counter("t_shared_total", "Shared", {"y"}), std::invalid_argument);
+  a.with({"1"}).inc();
+  const auto text = r.render();
+  EXPECT_EQ(text.find("# TYPE t_shared_total"), text.rfind("# TYPE t_shared_total"));
+}
+
+}  // namespace
+}  // namespace ticketd::core

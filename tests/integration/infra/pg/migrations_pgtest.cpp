@@ -1,11 +1,10 @@
-#include "infra/pg/migrations.hpp"
-
 #include <gtest/gtest.h>
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
 #include "core/ids.hpp"
+#include "infra/pg/migrations.hpp"
 #include "support/async.hpp"
 
 namespace ticketd::infra::pg {
@@ -19,15 +18,16 @@ class Migrations : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = "ticketd_mig_" + core::random_hex(6);
-    admin_ = std::make_unique<Pool>(rt_.ioc().get_executor(), opts(ticketd::testing::test_database_url()),
-                                    metrics_);
+    admin_ = std::make_unique<Pool>(rt_.ioc().get_executor(),
+                                    opts(ticketd::testing::test_database_url()), metrics_);
     rt_.run([&]() -> asio::awaitable<void> {
       Lease l = co_await admin_->acquire();
       co_await l->exec("CREATE DATABASE " + db_);
     });
     boost::urls::url u = boost::urls::parse_uri(ticketd::testing::test_database_url()).value();
     u.set_path("/" + db_);
-    pool_ = std::make_unique<Pool>(rt_.ioc().get_executor(), opts(std::string(u.buffer())), metrics_);
+    pool_ =
+        std::make_unique<Pool>(rt_.ioc().get_executor(), opts(std::string(u.buffer())), metrics_);
   }
   void TearDown() override {
     pool_.reset();
@@ -60,8 +60,9 @@ TEST_F(Migrations, ApplyOnceThenNothingTheSecondTime) {
   EXPECT_EQ(second.already_applied, all.size());
   // Roles are seeded by migrations: a fresh database is usable at once.
   auto roles = rt_.run([&]() -> asio::awaitable<std::int64_t> {
-    auto r = co_await pool_->query(
-        {"test_roles", "SELECT count(*) FROM roles WHERE name IN ('USER','SUPER_ADMIN','ORG_ADMIN','ORG_STAFF','SUPPORT')"});
+    auto r = co_await pool_->query({"test_roles",
+                                    "SELECT count(*) FROM roles WHERE name IN "
+                                    "('USER','SUPER_ADMIN','ORG_ADMIN','ORG_STAFF','SUPPORT')"});
     co_return r.int64(0, 0);
   });
   EXPECT_EQ(roles, 5);
@@ -80,8 +81,9 @@ TEST_F(Migrations, AnEditedMigrationIsRefused) {
 }
 
 TEST_F(Migrations, AFailingMigrationRollsBackAndKeepsEarlierOnes) {
-  std::vector<Migration> v{{1, "0001_ok.sql", "CREATE TABLE mig_ok (id int)"},
-                           {2, "0002_bad.sql", "CREATE TABLE mig_half (id int); SELECT nope_fn();"}};
+  std::vector<Migration> v{
+      {1, "0001_ok.sql", "CREATE TABLE mig_ok (id int)"},
+      {2, "0002_bad.sql", "CREATE TABLE mig_half (id int); SELECT nope_fn();"}};
   EXPECT_THROW(rt_.run([&] { return migrate(*pool_, v); }), DbError);
   auto tables = rt_.run([&]() -> asio::awaitable<std::int64_t> {
     auto r = co_await pool_->query(

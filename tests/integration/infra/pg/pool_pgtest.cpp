@@ -1,5 +1,3 @@
-#include "infra/pg/pool.hpp"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,6 +11,7 @@
 #include <future>
 
 #include "core/ids.hpp"
+#include "infra/pg/pool.hpp"
 #include "support/async.hpp"
 
 namespace ticketd::infra::pg {
@@ -82,7 +81,8 @@ TEST(Pool, WaitIsBoundedAndFailsWithUnavailable) {
     EXPECT_LT(waited, std::chrono::milliseconds(1000));
   });
   // The held lease went back: the pool serves again.
-  auto r = rt.run([&]() -> asio::awaitable<Result> { co_return co_await pool.query(kEcho, Params(7)); });
+  auto r =
+      rt.run([&]() -> asio::awaitable<Result> { co_return co_await pool.query(kEcho, Params(7)); });
   EXPECT_EQ(r.int64(0, 0), 7);
 }
 
@@ -105,7 +105,8 @@ TEST(Pool, ReleaseHandsTheConnectionToTheOldestWaiter) {
         asio::use_future));
     // Let each coroutine queue before the next starts, so FIFO order is observable.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (pool.stats().waiters + pool.stats().in_use < static_cast<std::size_t>(std::min(i + 1, 5)) &&
+    while (pool.stats().waiters + pool.stats().in_use <
+               static_cast<std::size_t>(std::min(i + 1, 5)) &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::yield();
     }
@@ -124,16 +125,15 @@ TEST(Pool, TransactionRollsBackOnException) {
     co_await l->exec("CREATE TABLE IF NOT EXISTS pool_test_items (k text PRIMARY KEY, v int)");
   });
   EXPECT_THROW(rt.run([&]() -> asio::awaitable<void> {
-                 co_await pool.transact([&](Tx& tx) -> asio::awaitable<void> {
-                   co_await tx.query({"test_insert", "INSERT INTO pool_test_items VALUES ($1, 1)"},
-                                     Params(key));
-                   throw std::runtime_error("boom");
-                 });
-               }),
+    co_await pool.transact([&](Tx& tx) -> asio::awaitable<void> {
+      co_await tx.query({"test_insert", "INSERT INTO pool_test_items VALUES ($1, 1)"}, Params(key));
+      throw std::runtime_error("boom");
+    });
+  }),
                std::runtime_error);
   auto count = rt.run([&]() -> asio::awaitable<std::int64_t> {
-    auto r = co_await pool.query({"test_count", "SELECT count(*) FROM pool_test_items WHERE k = $1"},
-                                 Params(key));
+    auto r = co_await pool.query(
+        {"test_count", "SELECT count(*) FROM pool_test_items WHERE k = $1"}, Params(key));
     co_return r.int64(0, 0);
   });
   EXPECT_EQ(count, 0) << "the insert must have been rolled back";
@@ -142,14 +142,16 @@ TEST(Pool, TransactionRollsBackOnException) {
   auto inserted = rt.run([&]() -> asio::awaitable<std::int64_t> {
     co_return co_await pool.transact([&](Tx& tx) -> asio::awaitable<std::int64_t> {
       auto r = co_await tx.query(
-          {"test_insert_ret", "INSERT INTO pool_test_items VALUES ($1, 5) RETURNING v"}, Params(key));
+          {"test_insert_ret", "INSERT INTO pool_test_items VALUES ($1, 5) RETURNING v"},
+          Params(key));
       co_return r.int64(0, 0);
     });
   });
   EXPECT_EQ(inserted, 5);
   try {
     rt.run([&]() -> asio::awaitable<void> {
-      co_await pool.query({"test_insert", "INSERT INTO pool_test_items VALUES ($1, 1)"}, Params(key));
+      co_await pool.query({"test_insert", "INSERT INTO pool_test_items VALUES ($1, 1)"},
+                          Params(key));
     });
     ADD_FAILURE() << "duplicate insert should fail";
   } catch (const DbError& e) {

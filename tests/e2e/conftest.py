@@ -1,0 +1,110 @@
+"""Black-box fixtures: start the real ticketd binary against the real local services."""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("TICKETD_BIN", os.path.join(ROOT, "build", "release", "src", "ticketd"))
+SERVICES = os.environ.get("TICKETD_SERVICES", os.path.join(ROOT, "scripts", "services"))
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgres://ticketd:ticketd@127.0.0.1:5555/ticketd_test")
+
+
+class Ticketd:
+    """One ticketd process on a free port; its JSON log lines are kept for assertions."""
+
+    def __init__(self, extra_env=None):
+        env = dict(os.environ)
+        env.update({
+            "NODE_ENV": "test",
+            "PORT": "0",
+            "HOST": "127.0.0.1",
+            "DATABASE_URL": TEST_DATABASE_URL,
+            "ENV_FILE": "/dev/null",
+            "LOG_LEVEL": "info",
+        })
+        env.update(extra_env or {})
+        self.proc = subprocess.Popen([BIN, "serve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=env, text=True, bufsize=1)
+        self.lines = []
+        self.port = None
+        ready = threading.Event()
+
+        def pump():
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                if self.port is None and '"msg":"listening"' in line:
+                    self.port = json.loads(line)["port"]
+                    ready.set()
+            ready.set()
+
+        self.reader = threading.Thread(target=pump, daemon=True)
+        self.reader.start()
+        if not ready.wait(30) or self.port is None:
+            self.proc.kill()
+            raise RuntimeError("ticketd did not start:\n" + "".join(self.lines[-30:]))
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.session = requests.Session()
+
+    def url(self, path):
+        return self.base + path
+
+    def get(self, path, **kw):
+        return self.session.get(self.url(path), timeout=10, **kw)
+
+    def post(self, path, **kw):
+        return self.session.post(self.url(path), timeout=10, **kw)
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = self.get("/health/ready")
+            if last.status_code == 200:
+                return last
+            time.sleep(0.2)
+        raise AssertionError(f"not ready after {timeout}s: {last.status_code} {last.text}")
+
+    def log_records(self):
+        out = []
+        for line in list(self.lines):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"unparsed": line})
+        return out
+
+    def stop(self, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.reader.join(5)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migrated():
+    subprocess.run([BIN, "migrate"], check=True, capture_output=True,
+                   env={**os.environ, "DATABASE_URL": TEST_DATABASE_URL, "ENV_FILE": "/dev/null"})
+
+
+@pytest.fixture(scope="module")
+def ticketd():
+    t = Ticketd()
+    yield t
+    assert t.stop() == 0, "".join(t.lines[-20:])
+
+
+@pytest.fixture()
+def services():
+    """Runs scripts/services; used by fault tests to stop and start a dependency."""
+    def run(*args):
+        subprocess.run([SERVICES, *args], check=True, capture_output=True, timeout=180)
+    return run

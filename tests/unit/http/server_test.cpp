@@ -1,0 +1,235 @@
+// The HTTP server over real loopback sockets: framing, limits, keep-alive, envelopes and
+// graceful shutdown, with a small router of its own (no external services).
+#include "http/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
+
+#include "http/envelope.hpp"
+#include "support/async.hpp"
+
+namespace ticketd::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Router router;
+    router.add(bhttp::verb::post, "/echo", [](Request& req) -> asio::awaitable<Response> {
+      co_return ok(req, req.json(), "Echo");
+    });
+    router.add(bhttp::verb::get, "/items/:id", [](Request& req) -> asio::awaitable<Response> {
+      co_return ok(req, boost::json::object{{"id", *req.param("id")}});
+    });
+    router.add(bhttp::verb::get, "/boom", [](Request&) -> asio::awaitable<Response> {
+      throw std::runtime_error("secret internal detail");
+      co_return Response{};
+    });
+    router.add(bhttp::verb::get, "/slow", [this](Request& req) -> asio::awaitable<Response> {
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
+      slow_started_ = true;
+      co_await t.async_wait(asio::use_awaitable);
+      co_return ok(req, boost::json::object{{"slow", true}});
+    });
+    router.add(
+        bhttp::verb::post, "/big",
+        [](Request& req) -> asio::awaitable<Response> {
+          co_return ok(req, boost::json::object{{"bytes", req.body().size()}});
+        },
+        RouteOptions{4u << 20});
+    dispatcher_ = std::make_unique<Dispatcher>(std::move(router), metrics_);
+    ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.body_limit = 64 * 1024;
+    o.header_timeout = std::chrono::milliseconds(500);
+    o.idle_timeout = std::chrono::milliseconds(500);
+    server_ = std::make_unique<Server>(rt_.ioc(), o, *dispatcher_, metrics_);
+    server_->start();
+  }
+
+  void TearDown() override {
+    server_->begin_shutdown();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!server_->stopped() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(server_->stopped());
+  }
+
+  tcp::socket connect() {
+    tcp::socket s(client_ioc_);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    return s;
+  }
+
+  bhttp::response<bhttp::string_body> send(tcp::socket& s, bhttp::request<bhttp::string_body> req) {
+    req.prepare_payload();
+    bhttp::write(s, req);
+    beast::flat_buffer buf;
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(s, buf, res);
+    return res;
+  }
+
+  bhttp::response<bhttp::string_body> request(bhttp::verb v, std::string target,
+                                              std::string body = {},
+                                              std::string content_type = "application/json",
+                                              std::string request_id = {}) {
+    auto s = connect();
+    bhttp::request<bhttp::string_body> req{v, target, 11};
+    req.set(bhttp::field::host, "localhost");
+    if (!body.empty()) req.set(bhttp::field::content_type, content_type);
+    if (!request_id.empty()) req.set("X-Request-Id", request_id);
+    req.body() = std::move(body);
+    return send(s, std::move(req));
+  }
+
+  static boost::json::object json(const bhttp::response<bhttp::string_body>& res) {
+    return boost::json::parse(res.body()).as_object();
+  }
+  static std::string first_code(const bhttp::response<bhttp::string_body>& res) {
+    return std::string(json(res)["errors"].as_array()[0].as_object()["code"].as_string());
+  }
+
+  ticketd::testing::AsyncRunner rt_{2};
+  asio::io_context client_ioc_;
+  core::metrics::Registry metrics_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<Server> server_;
+  std::atomic<bool> slow_started_{false};
+};
+
+TEST_F(ServerTest, EchoesJsonInTheEnvelope) {
+  auto res = request(bhttp::verb::post, "/echo", R"({"a":[1,2]})");
+  EXPECT_EQ(res.result(), bhttp::status::ok);
+  EXPECT_EQ(json(res)["data"].as_object()["a"].as_array().size(), 2u);
+  EXPECT_FALSE(res["X-Request-Id"].empty());
+}
+
+TEST_F(ServerTest, MalformedJsonIs400AndNonJsonIs415) {
+  auto bad = request(bhttp::verb::post, "/echo", R"({"a":)");
+  EXPECT_EQ(bad.result(), bhttp::status::bad_request);
+  EXPECT_EQ(first_code(bad), "MALFORMED_JSON");
+  auto text = request(bhttp::verb::post, "/echo", "a=1", "application/x-www-form-urlencoded");
+  EXPECT_EQ(text.result(), bhttp::status::unsupported_media_type);
+}
+
+TEST_F(ServerTest, BodyOverTheLimitIs413WithRequestId) {
+  auto res = request(bhttp::verb::post, "/echo", std::string(100 * 1024, ' '), "application/json",
+                     "rid-413");
+  EXPECT_EQ(res.result(), bhttp::status::payload_too_large);
+  EXPECT_EQ(res["X-Request-Id"], "rid-413");
+  EXPECT_EQ(json(res)["meta"].as_object()["requestId"], "rid-413");
+  // A route with a larger limit accepts the same body.
+  auto big = request(bhttp::verb::post, "/big", std::string(100 * 1024, ' '));
+  EXPECT_EQ(big.result(), bhttp::status::ok);
+}
+
+TEST_F(ServerTest, NotFoundAndMethodNotAllowedUseTheEnvelope) {
+  auto nf = request(bhttp::verb::get, "/nope", {}, {}, "abc");
+  EXPECT_EQ(nf.result(), bhttp::status::not_found);
+  EXPECT_EQ(nf["X-Request-Id"], "abc");
+  EXPECT_EQ(json(nf)["success"], false);
+  auto na = request(bhttp::verb::delete_, "/items/1");
+  EXPECT_EQ(na.result(), bhttp::status::method_not_allowed);
+  EXPECT_EQ(na["Allow"], "GET");
+}
+
+TEST_F(ServerTest, UnhandledExceptionIsAFixed500) {
+  auto res = request(bhttp::verb::get, "/boom");
+  EXPECT_EQ(res.result(), bhttp::status::internal_server_error);
+  EXPECT_EQ(res.body().find("secret"), std::string::npos);
+  EXPECT_EQ(first_code(res), "INTERNAL_ERROR");
+}
+
+TEST_F(ServerTest, InvalidRequestIdIsReplaced) {
+  auto res = request(bhttp::verb::get, "/items/1", {}, {}, std::string(200, 'x'));
+  EXPECT_NE(res["X-Request-Id"], std::string(200, 'x'));
+  EXPECT_EQ(res["X-Request-Id"].size(), 36u);
+}
+
+TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  auto s = connect();
+  for (int i = 0; i < 50; ++i) {
+    bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/items/" + std::to_string(i), 11};
+    req.set(bhttp::field::host, "localhost");
+    auto res = send(s, std::move(req));
+    ASSERT_EQ(res.result(), bhttp::status::ok);
+    EXPECT_EQ(json(res)["data"].as_object()["id"].as_string(), std::to_string(i));
+  }
+}
+
+TEST_F(ServerTest, ConditionalGetAnswers304) {
+  auto first = request(bhttp::verb::get, "/items/7");
+  const std::string etag(first[bhttp::field::etag]);
+  ASSERT_FALSE(etag.empty());
+  auto s = connect();
+  bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/items/7", 11};
+  req.set(bhttp::field::host, "localhost");
+  req.set(bhttp::field::if_none_match, etag);
+  auto res = send(s, std::move(req));
+  EXPECT_EQ(res.result(), bhttp::status::not_modified);
+  EXPECT_TRUE(res.body().empty());
+}
+
+TEST_F(ServerTest, GarbageIsA400AndTheConnectionCloses) {
+  auto s = connect();
+  asio::write(s, asio::buffer(std::string("NOT HTTP AT ALL\r\n\r\n")));
+  beast::flat_buffer buf;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(s, buf, res);
+  EXPECT_EQ(res.result(), bhttp::status::bad_request);
+  EXPECT_FALSE(res["X-Request-Id"].empty());
+}
+
+TEST_F(ServerTest, SilentClientIsDisconnectedAfterTheHeaderTimeout) {
+  auto s = connect();
+  const auto started = std::chrono::steady_clock::now();
+  char byte;
+  boost::system::error_code ec;
+  s.read_some(asio::buffer(&byte, 1), ec);  // blocks until the server closes
+  EXPECT_TRUE(ec);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+}
+
+TEST_F(ServerTest, ShutdownLetsInFlightRequestsFinishAndClosesIdleOnes) {
+  auto idle = connect();
+  auto busy = connect();
+  bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/slow", 11};
+  req.set(bhttp::field::host, "localhost");
+  req.prepare_payload();
+  bhttp::write(busy, req);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!slow_started_ && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  server_->begin_shutdown();
+  beast::flat_buffer buf;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(busy, buf, res);
+  EXPECT_EQ(res.result(), bhttp::status::ok) << "the in-flight request completes";
+  EXPECT_FALSE(res.keep_alive());
+  char byte;
+  boost::system::error_code ec;
+  idle.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec) << "the idle connection is closed";
+  // New connections are refused.
+  tcp::socket late(client_ioc_);
+  late.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()), ec);
+  EXPECT_TRUE(ec);
+}
+
+}  // namespace
+}  // namespace ticketd::http
