@@ -105,10 +105,14 @@ Response no_content(const Request&) {
 
 Response error(std::string_view request_id, const core::ApiError& err) {
   const bool internal = err.kind() == core::ErrorKind::kInternal;
-  const std::string_view message = internal ? "Internal server error" : err.message();
+  // Both arms are string_views: a std::string arm would make the ternary a temporary string.
+  const std::string_view message =
+      internal ? std::string_view("Internal server error") : std::string_view(err.message());
+  const std::string_view code =
+      internal ? std::string_view("INTERNAL_ERROR") : std::string_view(err.code());
   boost::json::array errors;
   if (internal || err.details().empty()) {
-    errors.push_back(boost::json::object{{"code", internal ? "INTERNAL_ERROR" : err.code()},
+    errors.push_back(boost::json::object{{"code", code},
                                          {"message", message}});
   } else {
     for (const auto& d : err.details()) {
