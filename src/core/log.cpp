@@ -6,6 +6,10 @@
 
 #include <atomic>
 #include <boost/json/serialize.hpp>
+#include <cmath>
+#include <iterator>
+
+#include <fmt/format.h>
 #include <memory>
 #include <mutex>
 
@@ -79,21 +83,90 @@ bool enabled(Level level) noexcept {
   return static_cast<int>(level) >= g_min_level.load();
 }
 
-std::string render(Level level, std::string_view msg, Fields fields) {
-  boost::json::object line;
-  line.reserve(3 + fields.size());
-  line["time"] = iso8601_now();
-  line["level"] = level_name(level);
-  line["msg"] = msg;
-  for (const auto& f : fields) {
-    if (!f.value.is_null()) line[f.key] = f.value;
+namespace {
+
+// Appends `s` as a JSON string literal (RFC 8259 escaping; other bytes pass through).
+void append_quoted(fmt::memory_buffer& out, std::string_view s) {
+  constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          const char esc[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+          out.append(std::string_view(esc, sizeof esc));
+        } else {
+          out.push_back(c);
+        }
+    }
   }
-  return boost::json::serialize(line);
+  out.push_back('"');
+}
+
+}  // namespace
+
+std::string render(Level level, std::string_view msg, Fields fields) {
+  fmt::memory_buffer out;
+  out.append(std::string_view(R"({"time":")"));
+  out.append(iso8601_now());
+  out.append(std::string_view(R"(","level":")"));
+  out.append(level_name(level));
+  out.append(std::string_view(R"(","msg":)"));
+  append_quoted(out, msg);
+  for (const auto& f : fields) {
+    if (f.kind == Field::Kind::kJson && (f.json == nullptr || f.json->is_null())) continue;
+    out.push_back(',');
+    append_quoted(out, f.key);
+    out.push_back(':');
+    switch (f.kind) {
+      case Field::Kind::kString:
+        append_quoted(out, f.str);
+        break;
+      case Field::Kind::kInt:
+        fmt::format_to(std::back_inserter(out), "{}", f.i);
+        break;
+      case Field::Kind::kUInt:
+        fmt::format_to(std::back_inserter(out), "{}", f.u);
+        break;
+      case Field::Kind::kDouble:
+        // JSON has no NaN/Infinity.
+        if (std::isfinite(f.d)) {
+          fmt::format_to(std::back_inserter(out), "{}", f.d);
+        } else {
+          out.append(std::string_view("null"));
+        }
+        break;
+      case Field::Kind::kBool:
+        out.append(f.b ? std::string_view("true") : std::string_view("false"));
+        break;
+      case Field::Kind::kJson:
+        out.append(boost::json::serialize(*f.json));
+        break;
+    }
+  }
+  out.push_back('}');
+  return fmt::to_string(out);
 }
 
 void write(Level level, std::string_view msg, Fields fields) {
   spdlog::logger* l = g_current.load();
-  (l != nullptr ? *l : fallback()).info("{}", render(level, msg, fields));
+  const std::string line = render(level, msg, fields);
+  (l != nullptr ? *l : fallback()).log(spdlog::level::info, spdlog::string_view_t(line));
 }
 
 }  // namespace ticketd::core::log

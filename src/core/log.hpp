@@ -13,19 +13,31 @@ namespace ticketd::core::log {
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
-// One key/value of a log line. Strings are copied into the line, so temporaries are fine.
+// One key/value of a log line. Values are views: a line is rendered before write() returns, so
+// temporaries are fine and nothing is copied or allocated until the line itself.
 struct Field {
-  Field(std::string_view k, std::string_view v) : key(k), value(v) {}
-  Field(std::string_view k, const std::string& v) : key(k), value(std::string_view(v)) {}
-  Field(std::string_view k, const char* v) : key(k), value(std::string_view(v)) {}
-  Field(std::string_view k, bool v) : key(k), value(v) {}
-  Field(std::string_view k, double v) : key(k), value(v) {}
+  enum class Kind { kString, kInt, kUInt, kDouble, kBool, kJson };
+  Field(std::string_view k, std::string_view v) : key(k), kind(Kind::kString), str(v) {}
+  Field(std::string_view k, const std::string& v) : key(k), kind(Kind::kString), str(v) {}
+  Field(std::string_view k, const char* v) : key(k), kind(Kind::kString), str(v) {}
+  Field(std::string_view k, bool v) : key(k), kind(Kind::kBool), b(v) {}
+  Field(std::string_view k, double v) : key(k), kind(Kind::kDouble), d(v) {}
   template <typename Int>
-  requires std::is_integral_v<Int> Field(std::string_view k, Int v) : key(k), value(v) {}
-  Field(std::string_view k, boost::json::value v) : key(k), value(std::move(v)) {}
+    requires(std::is_integral_v<Int> && std::is_signed_v<Int>)
+  Field(std::string_view k, Int v) : key(k), kind(Kind::kInt), i(v) {}
+  template <typename Int>
+    requires(std::is_integral_v<Int> && std::is_unsigned_v<Int> && !std::is_same_v<Int, bool>)
+  Field(std::string_view k, Int v) : key(k), kind(Kind::kUInt), u(v) {}
+  Field(std::string_view k, const boost::json::value& v) : key(k), kind(Kind::kJson), json(&v) {}
 
   std::string_view key;
-  boost::json::value value;
+  Kind kind;
+  std::string_view str;
+  long long i = 0;
+  unsigned long long u = 0;
+  double d = 0;
+  bool b = false;
+  const boost::json::value* json = nullptr;
 };
 using Fields = std::initializer_list<Field>;
 

@@ -68,20 +68,13 @@ class Family {
         labels_(std::move(labels)),
         bounds_(std::move(bounds)) {}
 
-  // The child for these label values (in the order the family declared its labels).
+  // The child for these label values (in the order the family declared its labels). A hit
+  // allocates nothing: the values are joined into a reused per-thread buffer for the lookup.
   Metric& with(std::initializer_list<std::string_view> values) {
-    std::vector<std::string> key(values.begin(), values.end());
-    return with(key);
+    return find_or_create(values.begin(), values.end());
   }
-  Metric& with(const std::vector<std::string>& key) {
-    {
-      std::shared_lock lock(mutex_);
-      if (auto it = children_.find(key); it != children_.end()) return *it->second;
-    }
-    std::unique_lock lock(mutex_);
-    auto& slot = children_[key];
-    if (!slot) slot = make();
-    return *slot;
+  Metric& with(const std::vector<std::string>& values) {
+    return find_or_create(values.begin(), values.end());
   }
   // The child without labels.
   Metric& get() { return with(std::vector<std::string>{}); }
@@ -93,10 +86,38 @@ class Family {
   template <typename Fn>
   void for_each(Fn&& fn) const {
     std::shared_lock lock(mutex_);
-    for (const auto& [key, metric] : children_) fn(key, *metric);
+    for (const auto& [key, child] : children_) fn(child.values, *child.metric);
   }
 
  private:
+  struct Child {
+    std::vector<std::string> values;
+    std::unique_ptr<Metric> metric;
+  };
+
+  template <typename It>
+  Metric& find_or_create(It first, It last) {
+    thread_local std::string key;
+    key.clear();
+    for (It it = first; it != last; ++it) {
+      key.append(std::string_view(*it));
+      key.push_back('\x1f');  // unit separator: cannot collide with joined label text in practice
+    }
+    {
+      std::shared_lock lock(mutex_);
+      if (auto it = children_.find(std::string_view(key)); it != children_.end()) {
+        return *it->second.metric;
+      }
+    }
+    std::unique_lock lock(mutex_);
+    auto [it, inserted] = children_.try_emplace(key);
+    if (inserted) {
+      for (It v = first; v != last; ++v) it->second.values.emplace_back(std::string_view(*v));
+      it->second.metric = make();
+    }
+    return *it->second.metric;
+  }
+
   std::unique_ptr<Metric> make() {
     if constexpr (std::is_same_v<Metric, Histogram>) {
       return std::make_unique<Histogram>(bounds_);
@@ -110,7 +131,7 @@ class Family {
   std::vector<std::string> labels_;
   std::vector<double> bounds_;
   mutable std::shared_mutex mutex_;
-  std::map<std::vector<std::string>, std::unique_ptr<Metric>> children_;
+  std::map<std::string, Child, std::less<>> children_;
 };
 
 class Registry {

@@ -133,8 +133,8 @@ void Dispatcher::observe(const Request& req, const Response& res) const {
   const auto elapsed = std::chrono::steady_clock::now() - req.started();
   const double seconds = std::chrono::duration<double>(elapsed).count();
   const auto status = std::to_string(static_cast<unsigned>(res.status));
-  const std::string method(req.method_string());
-  const std::string route(req.route());
+  const std::string_view method = req.method_string();
+  const std::string_view route = req.route();
   requests_.with({method, route, status}).inc();
   latency_.with({method, route, status}).observe(seconds);
   core::log::info("request", {{"requestId", req.request_id()},

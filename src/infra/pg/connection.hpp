@@ -58,6 +58,9 @@ class Connection {
   // Non-blocking check for a connection the server closed while it sat idle (restart,
   // idle timeout): reads whatever is pending without waiting.
   bool still_alive() noexcept;
+  // When the pool last took it back (steady clock); set by the pool.
+  std::chrono::steady_clock::time_point released_at() const noexcept { return released_at_; }
+  void set_released_at(std::chrono::steady_clock::time_point t) noexcept { released_at_ = t; }
   // True inside an open transaction block.
   bool in_transaction() const noexcept;
 
@@ -75,6 +78,7 @@ class Connection {
   boost::asio::posix::stream_descriptor socket_;
   std::unordered_set<std::string_view> prepared_;
   bool broken_ = false;
+  std::chrono::steady_clock::time_point released_at_{};
 };
 
 }  // namespace ticketd::infra::pg

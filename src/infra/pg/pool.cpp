@@ -10,6 +10,11 @@ namespace ticketd::infra::pg {
 
 namespace asio = boost::asio;
 
+namespace {
+// Idle connections older than this are probed for a server that went away before reuse.
+constexpr auto kProbeIdleAfter = std::chrono::milliseconds(50);
+}  // namespace
+
 // A coroutine waiting for a connection. Whoever removes it from waiters_ (under the mutex)
 // sends exactly one message on its channel: a connection, an empty slot to open one, or an
 // error. The channel is thread-safe, so release() may run on any thread.
@@ -92,7 +97,10 @@ asio::awaitable<Lease> Pool::acquire() {
     while (!idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
-      if (conn->still_alive()) {
+      // A connection back from use within the last moment was alive then; checking it costs a
+      // syscall per request under load, so only connections that sat idle are probed.
+      const bool recently_used = started - conn->released_at() < kProbeIdleAfter;
+      if (recently_used || conn->still_alive()) {
         lock.unlock();
         acquire_seconds_.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -185,6 +193,7 @@ void Pool::release(std::unique_ptr<Connection> conn) noexcept {
     w->channel.try_send(boost::system::error_code{}, conn.release(), false);
     return;
   }
+  conn->set_released_at(std::chrono::steady_clock::now());
   idle_.push_back(std::move(conn));
 }
 
