@@ -9,7 +9,7 @@ ASAN_DIR  := build/asan
 TEST_DATABASE_URL ?= postgres://ticketd:ticketd@127.0.0.1:5555/ticketd_test
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: help deps build build-asan services migrate run test test-unit test-integration test-e2e \
+.PHONY: help deps build build-bin build-asan services migrate run test test-unit test-integration test-e2e \
         test-cpp check-includes stop bench fmt lint clean
 
 help:
@@ -25,6 +25,11 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 
+# Only the server binary (what `run` and the end-to-end suite need).
+build-bin: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target ticketd
+
 build-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
@@ -32,16 +37,16 @@ build-asan: deps
 services: deps
 	@scripts/services start
 
-migrate: build services
+migrate: build-bin services
 	@$(BIN) migrate
 
-run: build services migrate
+run: build-bin services migrate
 	@echo "ticketd: serving on port $${PORT:-3000} (Ctrl-C to stop)"
 	@exec $(BIN) serve
 
 # Every suite, on the real services. The C++ suites run in the ASan+UBSan build; the end-to-end
 # suite drives the release binary like a client would.
-test: build build-asan services check-includes
+test: build-bin build-asan services check-includes
 	@DATABASE_URL=$(TEST_DATABASE_URL) $(BIN) migrate
 	@$(MAKE) --no-print-directory test-cpp test-e2e
 
