@@ -70,6 +70,7 @@ stop:
 bench: build services
 	@DATABASE_URL=$(TEST_DATABASE_URL) $(BIN) migrate
 	@bench/run
+	@bench/auth
 
 fmt:
 	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

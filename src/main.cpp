@@ -14,7 +14,9 @@ constexpr std::string_view kUsage =
     "usage: ticketd <command>\n"
     "  serve          run the HTTP API until SIGINT/SIGTERM\n"
     "  migrate        apply pending database migrations\n"
-    "  config-check   validate the configuration and list every problem\n";
+    "  config-check   validate the configuration and list every problem\n"
+    "  admin grant-super-admin EMAIL\n"
+    "                 make an existing user a platform administrator\n";
 
 }  // namespace
 
@@ -56,6 +58,12 @@ int main(int argc, char** argv) {
     rc = app::serve(cfg);
   } else if (command == "migrate") {
     rc = app::migrate(cfg);
+  } else if (command == "admin") {
+    if (argc == 4 && std::string_view(argv[2]) == "grant-super-admin") {
+      rc = app::grant_super_admin(cfg, argv[3]);
+    } else {
+      std::cerr << kUsage;
+    }
   } else if (command == "config-check") {
     std::cout << "configuration is valid (" << config::known_variables().size()
               << " variables understood)\n";

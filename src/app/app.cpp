@@ -30,6 +30,12 @@
 #include "infra/redis/options.hpp"
 #include "modules/health/routes.hpp"
 #include "modules/health/service.hpp"
+#include "modules/iam/repository.hpp"
+#include "modules/iam/routes.hpp"
+#include "modules/iam/service.hpp"
+#include "modules/organizations/repository.hpp"
+#include "modules/organizations/routes.hpp"
+#include "modules/organizations/service.hpp"
 
 namespace ticketd::app {
 
@@ -54,6 +60,19 @@ infra::kafka::Options kafka_options(const config::Config& c) {
   o.brokers = c.kafka_brokers;
   o.client_id = c.kafka_client_id;
   return o;
+}
+
+iam::Settings iam_settings(const config::Config& c) {
+  iam::Settings s;
+  s.tokens.secret = c.effective_jwt_secret();
+  s.tokens.issuer = c.jwt_issuer;
+  s.tokens.audience = c.jwt_audience;
+  // Validated by config::load, so the parses succeed.
+  s.tokens.access_ttl_seconds = iam::parse_duration_seconds(c.jwt_expires_in).value_or(900);
+  s.refresh_ttl_seconds =
+      iam::parse_duration_seconds(c.jwt_refresh_expires_in).value_or(30 * 86400);
+  s.bootstrap_super_admin_email = iam::normalize_email(c.bootstrap_super_admin_email).value_or("");
+  return s;
 }
 
 int thread_count(const config::Config& c) {
@@ -126,6 +145,30 @@ int migrate(const config::Config& config) {
   }
 }
 
+int grant_super_admin(const config::Config& config, const std::string& email) {
+  asio::io_context ioc(1);
+  core::metrics::Registry metrics;
+  infra::pg::Pool pool(ioc.get_executor(), pool_options(config), metrics);
+  core::CpuPool cpu(1, 1, metrics, "admin");
+  iam::Repository repo(pool);
+  iam::Service service(repo, cpu, iam_settings(config));
+  std::string actor = "cli";
+  auto fut =
+      asio::co_spawn(ioc, service.grant_super_admin(email, std::move(actor)), asio::use_future);
+  ioc.run();
+  try {
+    if (!fut.get()) {
+      std::cerr << "no user with that email\n";
+      return 1;
+    }
+    core::log::info("super admin granted", {{"by", "cli"}});
+    return 0;
+  } catch (const std::exception& e) {
+    core::log::error("grant failed", {{"error", e.what()}});
+    return 1;
+  }
+}
+
 int serve(const config::Config& config) {
   const int threads = thread_count(config);
   asio::io_context ioc(threads);
@@ -174,9 +217,40 @@ int serve(const config::Config& config) {
   checks.push_back(health::Check{"kafka", check_kafka});
   health::Service health_service(std::move(checks), std::chrono::milliseconds(2'000));
 
+  core::CpuPool password_pool(static_cast<std::size_t>(config.auth_hash_threads),
+                              static_cast<std::size_t>(config.auth_hash_queue), metrics,
+                              "passwords");
+  iam::Repository iam_repo(pool);
+  iam::Service iam_service(iam_repo, password_pool, iam_settings(config));
+  organizations::Repository org_repo(pool);
+  organizations::Service org_service(org_repo, config.org_creation == "admin");
+  if (!config.bootstrap_super_admin_email.empty()) {
+    // Granted when that user exists now, and at registration otherwise.
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          try {
+            // Named values around co_await: GCC 12 miscompiles temporaries and conditions there.
+            std::string email = config.bootstrap_super_admin_email;
+            std::string actor = "bootstrap";
+            const bool granted =
+                co_await iam_service.grant_super_admin(std::move(email), std::move(actor));
+            if (granted) {
+              core::log::info("bootstrap super admin ensured");
+            }
+          } catch (const std::exception& e) {
+            core::log::warn("bootstrap super admin not granted yet", {{"error", e.what()}});
+          }
+        },
+        asio::detached);
+  }
+
   http::Router router;
   health::register_routes(router, config.api_base(), health_service, metrics);
+  iam::register_routes(router, config.api_base(), iam_service);
+  organizations::register_routes(router, config.api_base(), org_service);
   http::Dispatcher dispatcher(std::move(router), metrics);
+  dispatcher.use(iam::authentication_middleware(iam_service));
 
   http::ServerOptions server_options;
   server_options.host = config.host;

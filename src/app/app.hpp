@@ -1,6 +1,8 @@
 #pragma once
 // Composition root: builds infrastructure, modules and the HTTP server from a Config, runs them,
 // and tears them down in reverse order.
+#include <string>
+
 #include "config/config.hpp"
 
 namespace ticketd::app {
@@ -9,5 +11,7 @@ namespace ticketd::app {
 int serve(const config::Config& config);
 // `ticketd migrate`: applies pending migrations and exits.
 int migrate(const config::Config& config);
+// `ticketd admin grant-super-admin EMAIL`: the only way besides BOOTSTRAP_SUPER_ADMIN_EMAIL.
+int grant_super_admin(const config::Config& config, const std::string& email);
 
 }  // namespace ticketd::app

@@ -139,6 +139,13 @@ const std::vector<Row>& rows() {
       {"KAFKA_TOPIC_REPLICATION", int_in(&Config::kafka_topic_replication, 1, 16)},
       {"JWT_SECRET", secret(&Config::jwt_secret)},
       {"JWT_EXPIRES_IN", text(&Config::jwt_expires_in)},
+      {"JWT_REFRESH_EXPIRES_IN", text(&Config::jwt_refresh_expires_in)},
+      {"JWT_ISSUER", text(&Config::jwt_issuer)},
+      {"JWT_AUDIENCE", text(&Config::jwt_audience)},
+      {"BOOTSTRAP_SUPER_ADMIN_EMAIL", text(&Config::bootstrap_super_admin_email, true)},
+      {"ORG_CREATION", one_of(&Config::org_creation, {"open", "admin"})},
+      {"AUTH_HASH_THREADS", int_in(&Config::auth_hash_threads, 1, 64)},
+      {"AUTH_HASH_QUEUE", int_in(&Config::auth_hash_queue, 1, 100'000)},
       {"PAYMENT_WEBHOOK_SECRET", secret(&Config::payment_webhook_secret)},
   };
   return kRows;
@@ -162,20 +169,26 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
     errors.emplace_back(
         "HTTP_LAYOUT_BODY_LIMIT_BYTES: must not be smaller than HTTP_BODY_LIMIT_BYTES");
   }
-  if (!c.jwt_expires_in.empty()) {
+  auto check_duration = [&](std::string_view name, const std::string& v) {
     long long n = 0;
-    const std::string_view v = c.jwt_expires_in;
-    const char unit = v.back();
+    const char unit = v.empty() ? '\0' : v.back();
     const bool unit_ok = unit == 's' || unit == 'm' || unit == 'h' || unit == 'd';
-    const std::string_view digits = unit_ok ? v.substr(0, v.size() - 1) : v;
+    const std::string_view digits = unit_ok ? std::string_view(v).substr(0, v.size() - 1) : v;
     if (!parse_int(digits, n) || n <= 0) {
-      errors.emplace_back(
-          "JWT_EXPIRES_IN: must be a positive number of seconds or a duration like 15m, 1h, 1d");
+      errors.push_back(fmt::format(
+          "{}: must be a positive number of seconds or a duration like 15m, 1h, 1d", name));
     }
-  }
+  };
+  check_duration("JWT_EXPIRES_IN", c.jwt_expires_in);
+  check_duration("JWT_REFRESH_EXPIRES_IN", c.jwt_refresh_expires_in);
 }
 
 }  // namespace
+
+std::string Config::effective_jwt_secret() const {
+  if (!jwt_secret.empty()) return jwt_secret.reveal();
+  return "ticketd-development-only-secret-never-use-in-production";
+}
 
 std::string Config::api_base() const {
   std::string base;

@@ -60,11 +60,21 @@ struct Config {
   int kafka_topic_replication = 1;
 
   // Security
-  Secret jwt_secret;
+  Secret jwt_secret;  // empty outside production: a fixed development secret is used
   std::string jwt_expires_in = "15m";
+  std::string jwt_refresh_expires_in = "30d";
+  std::string jwt_issuer = "ticketd";
+  std::string jwt_audience = "ticketd-api";
+  std::string bootstrap_super_admin_email;
+  std::string org_creation =
+      "open";                 // open: any user creates organizations; admin: SUPER_ADMIN only
+  int auth_hash_threads = 2;  // Argon2id workers (64 MiB each while hashing)
+  int auth_hash_queue = 64;   // hashing jobs queued or running before 503
   Secret payment_webhook_secret;
 
   bool is_production() const noexcept { return node_env == "production"; }
+  // JWT_SECRET, or the development-only secret when it is unset outside production.
+  std::string effective_jwt_secret() const;
   // "/api/v1"
   std::string api_base() const;
 };

@@ -1,5 +1,6 @@
 #include "core/log.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -8,8 +9,6 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <iterator>
-
-#include <fmt/format.h>
 #include <memory>
 #include <mutex>
 

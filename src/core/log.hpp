@@ -23,11 +23,12 @@ struct Field {
   Field(std::string_view k, bool v) : key(k), kind(Kind::kBool), b(v) {}
   Field(std::string_view k, double v) : key(k), kind(Kind::kDouble), d(v) {}
   template <typename Int>
-    requires(std::is_integral_v<Int> && std::is_signed_v<Int>)
-  Field(std::string_view k, Int v) : key(k), kind(Kind::kInt), i(v) {}
+  requires(std::is_integral_v<Int>&& std::is_signed_v<Int>) Field(std::string_view k, Int v)
+      : key(k), kind(Kind::kInt), i(v) {}
   template <typename Int>
-    requires(std::is_integral_v<Int> && std::is_unsigned_v<Int> && !std::is_same_v<Int, bool>)
-  Field(std::string_view k, Int v) : key(k), kind(Kind::kUInt), u(v) {}
+  requires(std::is_integral_v<Int>&& std::is_unsigned_v<Int> && !std::is_same_v<Int, bool>)
+      Field(std::string_view k, Int v)
+      : key(k), kind(Kind::kUInt), u(v) {}
   Field(std::string_view k, const boost::json::value& v) : key(k), kind(Kind::kJson), json(&v) {}
 
   std::string_view key;

@@ -112,8 +112,7 @@ Response error(std::string_view request_id, const core::ApiError& err) {
       internal ? std::string_view("INTERNAL_ERROR") : std::string_view(err.code());
   boost::json::array errors;
   if (internal || err.details().empty()) {
-    errors.push_back(boost::json::object{{"code", code},
-                                         {"message", message}});
+    errors.push_back(boost::json::object{{"code", code}, {"message", message}});
   } else {
     for (const auto& d : err.details()) {
       boost::json::object e{{"code", d.code}, {"message", d.message}};
@@ -129,6 +128,12 @@ Response error(std::string_view request_id, const core::ApiError& err) {
   r.status = status_for(err.kind());
   r.body = boost::json::serialize(body);
   if (auto ra = err.retry_after()) r.header("Retry-After", std::to_string(*ra));
+  if (err.kind() == core::ErrorKind::kUnauthenticated) {
+    // RFC 6750 §3: tell the client which scheme to use, and why a token was refused.
+    r.header("WWW-Authenticate", err.code() == "INVALID_TOKEN"
+                                     ? R"(Bearer realm="ticketd", error="invalid_token")"
+                                     : R"(Bearer realm="ticketd")");
+  }
   return r;
 }
 

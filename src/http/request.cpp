@@ -75,6 +75,15 @@ const boost::json::value& Request::json() {
   return *json_;
 }
 
+const core::Principal& Request::require_principal() const {
+  if (!principal_) {
+    throw core::ApiError(
+        core::ErrorKind::kUnauthenticated, "AUTH_REQUIRED", "Authentication is required",
+        {{"AUTH_REQUIRED", "Authorization", "Send Authorization: Bearer <token>"}});
+  }
+  return *principal_;
+}
+
 bool is_acceptable_request_id(std::string_view id) noexcept {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {

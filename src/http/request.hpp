@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/principal.hpp"
+
 namespace ticketd::http {
 
 namespace bhttp = boost::beast::http;
@@ -48,6 +50,12 @@ class Request {
   std::string_view route() const noexcept { return route_; }
   std::chrono::steady_clock::time_point started() const noexcept { return started_; }
 
+  // The authenticated caller, when the auth middleware established one.
+  const core::Principal* principal() const noexcept { return principal_ ? &*principal_ : nullptr; }
+  void set_principal(core::Principal p) { principal_ = std::move(p); }
+  // The caller, or ApiError 401 AUTH_REQUIRED.
+  const core::Principal& require_principal() const;
+
   void set_request_id(std::string id) { request_id_ = std::move(id); }
   void set_route(std::string_view route, PathParams params) {
     route_ = route;
@@ -63,6 +71,7 @@ class Request {
   std::string_view route_ = "unmatched";
   PathParams params_;
   std::optional<boost::json::value> json_;
+  std::optional<core::Principal> principal_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -19,6 +19,8 @@ Mapping classify(std::string_view state) {
   if (state == "23503") return {ErrorKind::kUnprocessable, "FOREIGN_KEY_VIOLATION"};
   if (state == "40001" || state == "40P01") return {ErrorKind::kConflict, "SERIALIZATION_FAILURE"};
   if (state == "55P03") return {ErrorKind::kConflict, "LOCK_TIMEOUT"};
+  // Raised by the schema's transition and last-admin triggers.
+  if (state == "55000") return {ErrorKind::kConflict, "INVALID_STATE"};
   if (state == "57014") return {ErrorKind::kUnavailable, "STATEMENT_TIMEOUT"};
   if (state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03") {
     return {ErrorKind::kUnavailable, "DB_UNAVAILABLE"};

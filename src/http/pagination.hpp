@@ -1,0 +1,16 @@
+#pragma once
+#include <cstdint>
+
+#include "http/envelope.hpp"
+#include "http/request.hpp"
+
+namespace ticketd::http {
+
+// `page` (≥ 1, default 1) and `limit` (1..max_limit, default 20) from the query string; anything
+// else is a 422 naming the parameter. `total` of the result is 0 until the caller fills it.
+Page read_page(const Request& req, std::int64_t max_limit = 100);
+
+// A path id that is not a UUID answers 404: such a resource cannot exist.
+std::string uuid_param(const Request& req, std::string_view name, std::string_view resource);
+
+}  // namespace ticketd::http

@@ -1,0 +1,69 @@
+#pragma once
+// Registration, login, token rotation, logout and request authentication. No HTTP types here.
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+#include <string>
+
+#include "core/cpu_pool.hpp"
+#include "core/principal.hpp"
+#include "modules/iam/model.hpp"
+#include "modules/iam/repository.hpp"
+#include "modules/iam/tokens.hpp"
+
+namespace ticketd::iam {
+
+struct Settings {
+  TokenSettings tokens;
+  std::int64_t refresh_ttl_seconds = 30 * 86400;
+  std::string bootstrap_super_admin_email;  // lowercased; empty = none
+};
+
+struct RegisterInput {
+  std::string email;  // already normalized (trimmed, lowercased)
+  std::string password;
+  std::optional<std::string> display_name;
+};
+
+class Service {
+ public:
+  Service(Repository& repo, core::CpuPool& cpu, Settings settings);
+
+  // Throws ApiError 409 EMAIL_TAKEN.
+  boost::asio::awaitable<AuthResult> register_user(RegisterInput input, ClientInfo client);
+  // Throws ApiError 401 INVALID_CREDENTIALS for an unknown email and a bad password alike, after
+  // the same Argon2id work (a dummy hash is verified for unknown emails).
+  boost::asio::awaitable<AuthResult> login(std::string email, std::string password,
+                                           ClientInfo client);
+  // Rotates the pair. A token that was already rotated revokes its whole family (theft
+  // detection). Throws ApiError 401 INVALID_REFRESH_TOKEN.
+  boost::asio::awaitable<AuthResult> refresh(std::string refresh_token, ClientInfo client);
+  // Revokes the caller's session family, or the family of `refresh_token` when no caller.
+  // Throws 401 when neither identifies a live session.
+  boost::asio::awaitable<void> logout(const core::Principal* caller,
+                                      std::optional<std::string> refresh_token);
+  // Verifies a Bearer token and loads the caller's rights (one query). Throws ApiError 401
+  // INVALID_TOKEN (expired, tampered, wrong audience, revoked session, disabled user).
+  boost::asio::awaitable<LoadedPrincipal> authenticate(std::string_view bearer);
+  // Authenticates an `X-Api-Key` as its organization's service account. Throws 401
+  // INVALID_API_KEY for unknown, revoked or expired keys.
+  boost::asio::awaitable<core::Principal> authenticate_api_key(std::string_view key);
+  // For /me.
+  boost::asio::awaitable<LoadedPrincipal> describe(const core::Principal& caller);
+  // `ticketd admin grant-super-admin` and BOOTSTRAP_SUPER_ADMIN_EMAIL. False when no such user.
+  boost::asio::awaitable<bool> grant_super_admin(std::string email, std::string actor);
+
+ private:
+  boost::asio::awaitable<AuthResult> issue(LoadedPrincipal loaded, std::string refresh_token);
+  NewSession new_session(const std::string& user_id, const std::string& family_id,
+                         const std::string& token, const ClientInfo& client) const;
+
+  Repository& repo_;
+  core::CpuPool& cpu_;
+  Settings settings_;
+  std::string dummy_hash_;  // verified for unknown emails so both failures cost the same
+};
+
+// Trims and lowercases an email; nullopt when it does not look like one (or exceeds 254).
+std::optional<std::string> normalize_email(std::string_view raw);
+
+}  // namespace ticketd::iam

@@ -1,0 +1,42 @@
+#pragma once
+#include <optional>
+#include <string>
+
+namespace ticketd::organizations {
+
+struct Organization {
+  std::string id;
+  std::string name;
+  std::string slug;
+  std::string created_at;
+};
+
+struct Member {
+  std::string org_id;
+  std::string user_id;
+  std::string email;
+  std::string role;
+  std::string created_at;
+};
+
+struct ApiKey {
+  std::string id;
+  std::string org_id;
+  std::string name;
+  std::string role;
+  std::string prefix;
+  std::string created_at;
+  std::optional<std::string> expires_at;
+  std::optional<std::string> revoked_at;
+  std::optional<std::string> last_used_at;
+};
+
+// Who performed a change, for audit rows.
+struct Actor {
+  std::string user_id;     // empty for an API key
+  std::string api_key_id;  // empty for a user
+  std::string request_id;
+  std::string ip;
+};
+
+}  // namespace ticketd::organizations

@@ -1,0 +1,71 @@
+#pragma once
+// Organization rules: creation (creator becomes ORG_ADMIN), membership management with the
+// last-admin guard, API keys. Every call authorizes through iam::authorize first.
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/principal.hpp"
+#include "modules/organizations/model.hpp"
+#include "modules/organizations/repository.hpp"
+
+namespace ticketd::organizations {
+
+struct Page {
+  std::int64_t page = 1;
+  std::int64_t limit = 20;
+};
+
+template <typename T>
+struct Listing {
+  std::vector<T> items;
+  std::int64_t total = 0;
+};
+
+struct CreatedApiKey {
+  ApiKey key;
+  std::string secret;  // the full key, shown once
+};
+
+class Service {
+ public:
+  // `admin_only_creation`: ORG_CREATION=admin (only SUPER_ADMIN creates organizations).
+  Service(Repository& repo, bool admin_only_creation)
+      : repo_(repo), admin_only_creation_(admin_only_creation) {}
+
+  boost::asio::awaitable<Organization> create(const core::Principal& caller, std::string name,
+                                              std::string slug, Actor actor);
+  boost::asio::awaitable<Listing<Organization>> list(const core::Principal& caller, Page page);
+  boost::asio::awaitable<Organization> get(const core::Principal& caller, std::string org_id);
+
+  boost::asio::awaitable<Member> add_member(const core::Principal& caller, std::string org_id,
+                                            std::optional<std::string> user_id,
+                                            std::optional<std::string> email, std::string role,
+                                            Actor actor);
+  boost::asio::awaitable<Listing<Member>> members(const core::Principal& caller, std::string org_id,
+                                                  Page page);
+  boost::asio::awaitable<Member> change_role(const core::Principal& caller, std::string org_id,
+                                             std::string user_id, std::string role, Actor actor);
+  boost::asio::awaitable<void> remove_member(const core::Principal& caller, std::string org_id,
+                                             std::string user_id, Actor actor);
+
+  boost::asio::awaitable<CreatedApiKey> create_api_key(const core::Principal& caller,
+                                                       std::string org_id, std::string name,
+                                                       std::string role,
+                                                       std::optional<std::string> expires_at,
+                                                       Actor actor);
+  boost::asio::awaitable<std::vector<ApiKey>> api_keys(const core::Principal& caller,
+                                                       std::string org_id);
+  boost::asio::awaitable<void> revoke_api_key(const core::Principal& caller, std::string org_id,
+                                              std::string key_id, Actor actor);
+
+ private:
+  Repository& repo_;
+  bool admin_only_creation_;
+};
+
+// Slug rule of SPEC: 3–64 of [a-z0-9-], starting and ending with a letter or digit.
+bool is_valid_slug(std::string_view slug) noexcept;
+
+}  // namespace ticketd::organizations
