@@ -1,4 +1,5 @@
 #pragma once
+#include <any>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json/value.hpp>
@@ -53,6 +54,10 @@ class Request {
   // The authenticated caller, when the auth middleware established one.
   const core::Principal* principal() const noexcept { return principal_ ? &*principal_ : nullptr; }
   void set_principal(core::Principal p) { principal_ = std::move(p); }
+  // What authentication loaded beyond the Principal (opaque to http/), so a handler of the
+  // same module can reuse it instead of querying again.
+  const std::any& auth_details() const noexcept { return auth_details_; }
+  void set_auth_details(std::any details) { auth_details_ = std::move(details); }
   // The caller, or ApiError 401 AUTH_REQUIRED.
   const core::Principal& require_principal() const;
 
@@ -72,6 +77,7 @@ class Request {
   PathParams params_;
   std::optional<boost::json::value> json_;
   std::optional<core::Principal> principal_;
+  std::any auth_details_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

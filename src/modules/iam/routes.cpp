@@ -128,9 +128,17 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
 
   router.add(verb::get, base + "/me",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               const auto loaded = co_await service.describe(req.require_principal());
-               boost::json::object data = authorization_json(loaded.authorization);
-               data["user"] = user_json(loaded.user);
+               const auto& caller = req.require_principal();
+               using Loaded = std::shared_ptr<const LoadedPrincipal>;
+               Loaded loaded;
+               if (const auto* cached = std::any_cast<Loaded>(&req.auth_details())) {
+                 loaded = *cached;
+               } else {
+                 auto fresh = co_await service.describe(caller);
+                 loaded = std::make_shared<const LoadedPrincipal>(std::move(fresh));
+               }
+               boost::json::object data = authorization_json(loaded->authorization);
+               data["user"] = user_json(loaded->user);
                co_return http::ok(req, data);
              });
 }
@@ -153,7 +161,9 @@ http::Middleware authentication_middleware(Service& service) {
           {{"INVALID_TOKEN", "Authorization", "Use: Authorization: Bearer <token>"}});
     }
     auto loaded = co_await service.authenticate(*token);
-    req.set_principal(std::move(loaded.principal));
+    req.set_principal(loaded.principal);
+    // /me shows exactly what was just loaded: no second query.
+    req.set_auth_details(std::make_shared<const LoadedPrincipal>(std::move(loaded)));
     co_return std::nullopt;
   };
 }
