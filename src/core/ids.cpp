@@ -53,4 +53,29 @@ std::string random_hex(std::size_t n) {
   return out;
 }
 
+namespace {
+std::string to_hex(const unsigned char* bytes, std::size_t n) {
+  std::string out;
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(kHex[bytes[i] >> 4]);
+    out.push_back(kHex[bytes[i] & 0x0f]);
+  }
+  return out;
+}
+}  // namespace
+
+std::string blake2b_hex(std::string_view data, std::size_t bytes) {
+  unsigned char hash[crypto_generichash_BYTES_MAX];
+  crypto_generichash(hash, bytes, reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                     nullptr, 0);
+  return to_hex(hash, bytes);
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  return to_hex(digest, sizeof digest);
+}
+
 }  // namespace ticketd::core

@@ -13,4 +13,9 @@ bool is_uuid(std::string_view s) noexcept;
 // `n` random bytes as lowercase hex (request ids, opaque tokens).
 std::string random_hex(std::size_t n);
 
+// Lowercase hex of a BLAKE2b digest of `bytes` length (16..64): ETags and checksums.
+std::string blake2b_hex(std::string_view data, std::size_t bytes);
+// Lowercase hex of the SHA-256 of `data`: what the database stores for tokens and keys.
+std::string sha256_hex(std::string_view data);
+
 }  // namespace ticketd::core

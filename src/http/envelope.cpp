@@ -1,22 +1,16 @@
 #include "http/envelope.hpp"
 
-#include <sodium.h>
-
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
+#include "core/ids.hpp"
 #include "core/time.hpp"
 
 namespace ticketd::http {
 namespace {
 
 std::string weak_etag(std::string_view payload) {
-  unsigned char hash[16];
-  crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(payload.data()),
-                     payload.size(), nullptr, 0);
-  char hex[sizeof hash * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
-  return std::string("W/\"") + hex + "\"";
+  return "W/\"" + core::blake2b_hex(payload, 16) + "\"";
 }
 
 std::string quoted(std::string_view s) {

@@ -1,9 +1,8 @@
 #include "infra/pg/migrations.hpp"
 
-#include <sodium.h>
-
 #include <map>
 
+#include "core/ids.hpp"
 #include "core/log.hpp"
 
 namespace ticketd::infra::pg {
@@ -13,12 +12,7 @@ namespace {
 constexpr long long kAdvisoryLockKey = 7'263'540'001;
 
 std::string checksum(std::string_view sql) {
-  unsigned char hash[32];
-  crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(sql.data()),
-                     sql.size(), nullptr, 0);
-  char hex[sizeof hash * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
-  return hex;
+  return core::blake2b_hex(sql, 32);
 }
 
 boost::asio::awaitable<MigrationReport> apply_locked(Connection& conn,

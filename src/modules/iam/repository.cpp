@@ -2,6 +2,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include "infra/pg/sql.hpp"
+
 namespace ticketd::iam {
 
 namespace asio = boost::asio;
@@ -9,8 +11,6 @@ using infra::pg::Params;
 using infra::pg::Statement;
 
 namespace {
-
-#define TICKETD_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 // Register: user, its global roles and its first session commit together.
 constexpr Statement kCreateUser{"iam_create_user", R"sql(
@@ -30,11 +30,11 @@ WITH u AS (
   SELECT 'user.super_admin_granted', 'user', u.id, '{"grantedBy": "bootstrap"}', NULLIF($8, '')::inet
   FROM u WHERE $9::boolean
 )
-SELECT id, email, display_name, )sql" TICKETD_ISO("created_at") R"sql( FROM u)sql"};
+SELECT id, email, display_name, )sql" TICKETD_SQL_ISO8601("created_at") R"sql( FROM u)sql"};
 
 constexpr Statement kFindCredentials{"iam_find_credentials",
                                      R"sql(
-SELECT id, email, display_name, )sql" TICKETD_ISO(
+SELECT id, email, display_name, )sql" TICKETD_SQL_ISO8601(
                                          "created_at") R"sql(, password_hash, status = 'ACTIVE'
 FROM users WHERE email = $1)sql"};
 
@@ -73,7 +73,7 @@ WHERE refresh_token_hash = $1 AND status = 'ACTIVE' AND expires_at > now())sql"}
 
 // Everything authorization needs, in one round trip per authenticated request.
 constexpr Statement kLoadPrincipal{"iam_load_principal", R"sql(
-SELECT u.id, u.email, u.display_name, )sql" TICKETD_ISO("u.created_at") R"sql(,
+SELECT u.id, u.email, u.display_name, )sql" TICKETD_SQL_ISO8601("u.created_at") R"sql(,
   COALESCE((SELECT json_agg(r.name ORDER BY r.name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id
             WHERE ur.user_id = u.id), '[]'),
   COALESCE((SELECT json_agg(json_build_object('orgId', m.org_id, 'role', m.role, 'name', o.name, 'slug', o.slug)
@@ -101,8 +101,6 @@ SELECT id FROM u)sql"};
 constexpr Statement kLoadApiKey{"iam_load_api_key", R"sql(
 SELECT id, org_id, role FROM api_keys
 WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()))sql"};
-
-#undef TICKETD_ISO
 
 User user_from(const infra::pg::Result& r, int row) {
   return User{r.string(row, 0), r.string(row, 1), r.opt_string(row, 2), r.string(row, 3)};

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "core/ids.hpp"
+
 namespace ticketd::iam {
 namespace {
 
@@ -168,11 +170,7 @@ std::string random_token() {
 }
 
 std::string token_hash(std::string_view token) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(token.data()), token.size());
-  char hex[sizeof digest * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return hex;
+  return core::sha256_hex(token);
 }
 
 }  // namespace ticketd::iam

@@ -1,6 +1,7 @@
 #include "modules/organizations/repository.hpp"
 
 #include "infra/pg/errors.hpp"
+#include "infra/pg/sql.hpp"
 
 namespace ticketd::organizations {
 
@@ -9,8 +10,6 @@ using infra::pg::Params;
 using infra::pg::Statement;
 
 namespace {
-
-#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 constexpr Statement kCreate{"org_create", R"sql(
 WITH o AS (
@@ -24,13 +23,15 @@ WITH o AS (
   SELECT o.id, $3, 'organization.created', 'organization', o.id,
          jsonb_build_object('slug', o.slug), $4, NULLIF($5, '')::inet FROM o
 )
-SELECT id, name, slug, )sql" ISO("created_at") R"sql( FROM o)sql"};
+SELECT id, name, slug, )sql" TICKETD_SQL_ISO8601("created_at") R"sql( FROM o)sql"};
 
-constexpr Statement kFind{"org_find", R"sql(
-SELECT id, name, slug, )sql" ISO("created_at") R"sql( FROM organizations WHERE id = $1)sql"};
+constexpr Statement kFind{"org_find",
+                          R"sql(
+SELECT id, name, slug, )sql" TICKETD_SQL_ISO8601(
+                              "created_at") R"sql( FROM organizations WHERE id = $1)sql"};
 
 constexpr Statement kList{"org_list", R"sql(
-SELECT o.id, o.name, o.slug, )sql" ISO("o.created_at") R"sql(, count(*) OVER ()
+SELECT o.id, o.name, o.slug, )sql" TICKETD_SQL_ISO8601("o.created_at") R"sql(, count(*) OVER ()
 FROM organizations o
 WHERE $2::boolean OR EXISTS (SELECT 1 FROM organization_members m WHERE m.org_id = o.id AND m.user_id = $1)
 ORDER BY o.name, o.id
@@ -53,10 +54,11 @@ WITH u AS (
 SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM u) THEN 'UNKNOWN_USER'
             WHEN EXISTS (SELECT 1 FROM ins) THEN 'ADDED' ELSE 'ALREADY_MEMBER' END,
        (SELECT user_id FROM ins), (SELECT email FROM u), (SELECT role FROM ins),
-       (SELECT )sql" ISO("created_at") R"sql( FROM ins))sql"};
+       (SELECT )sql" TICKETD_SQL_ISO8601("created_at") R"sql( FROM ins))sql"};
 
 constexpr Statement kMembers{"org_members", R"sql(
-SELECT m.org_id, m.user_id, u.email, m.role, )sql" ISO("m.created_at") R"sql(, count(*) OVER ()
+SELECT m.org_id, m.user_id, u.email, m.role, )sql" TICKETD_SQL_ISO8601(
+                                                "m.created_at") R"sql(, count(*) OVER ()
 FROM organization_members m JOIN users u ON u.id = m.user_id
 WHERE m.org_id = $1
 ORDER BY u.email
@@ -74,7 +76,8 @@ WITH old AS (
   SELECT $1, NULLIF($4, '')::uuid, NULLIF($5, '')::uuid, 'member.role_changed', 'user', upd.user_id,
          jsonb_build_object('from', upd.old_role, 'to', upd.role), $6, NULLIF($7, '')::inet FROM upd
 )
-SELECT upd.org_id, upd.user_id, u.email, upd.role, )sql" ISO("upd.created_at") R"sql(
+SELECT upd.org_id, upd.user_id, u.email, upd.role, )sql" TICKETD_SQL_ISO8601(
+                                                       "upd.created_at") R"sql(
 FROM upd JOIN users u ON u.id = upd.user_id)sql"};
 
 constexpr Statement kRemoveMember{"org_remove_member", R"sql(
@@ -88,7 +91,8 @@ WITH del AS (
 )
 SELECT count(*) FROM del)sql"};
 
-constexpr Statement kCreateKey{"org_create_api_key", R"sql(
+constexpr Statement kCreateKey{
+    "org_create_api_key", R"sql(
 WITH k AS (
   INSERT INTO api_keys (org_id, name, role, prefix, key_hash, created_by, expires_at)
   VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid, $7::timestamptz)
@@ -98,14 +102,15 @@ WITH k AS (
   SELECT $1, NULLIF($6, '')::uuid, NULLIF($8, '')::uuid, 'api_key.created', 'api_key', k.id,
          jsonb_build_object('name', k.name, 'role', k.role), $9, NULLIF($10, '')::inet FROM k
 )
-SELECT id, org_id, name, role, prefix, )sql" ISO("created_at") R"sql(, )sql" ISO(
-                                                         "expires_at") R"sql(,
+SELECT id, org_id, name, role, prefix, )sql" TICKETD_SQL_ISO8601(
+                              "created_at") R"sql(, )sql" TICKETD_SQL_ISO8601("expires_at") R"sql(,
        NULL::text, NULL::text FROM k)sql"};
 
-constexpr Statement kListKeys{"org_list_api_keys", R"sql(
-SELECT id, org_id, name, role, prefix, )sql" ISO("created_at") R"sql(, )sql" ISO(
-                                                       "expires_at") R"sql(,
-       )sql" ISO("revoked_at") R"sql(, )sql" ISO("last_used_at") R"sql(
+constexpr Statement kListKeys{
+    "org_list_api_keys", R"sql(
+SELECT id, org_id, name, role, prefix, )sql" TICKETD_SQL_ISO8601(
+                             "created_at") R"sql(, )sql" TICKETD_SQL_ISO8601("expires_at") R"sql(,
+       )sql" TICKETD_SQL_ISO8601("revoked_at") R"sql(, )sql" TICKETD_SQL_ISO8601("last_used_at") R"sql(
 FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id)sql"};
 
 constexpr Statement kRevokeKey{"org_revoke_api_key", R"sql(
@@ -118,8 +123,6 @@ WITH k AS (
   SELECT $1, NULLIF($3, '')::uuid, NULLIF($4, '')::uuid, 'api_key.revoked', 'api_key', k.id, $5, NULLIF($6, '')::inet FROM k
 )
 SELECT count(*) FROM k)sql"};
-
-#undef ISO
 
 Organization org_from(const infra::pg::Result& r, int row) {
   return {r.string(row, 0), r.string(row, 1), r.string(row, 2), r.string(row, 3)};
