@@ -44,10 +44,11 @@ run: build-bin services migrate
 	@echo "ticketd: serving on port $${PORT:-3000} (Ctrl-C to stop)"
 	@exec $(BIN) serve
 
-# Every suite, on the real services. The C++ suites run in the ASan+UBSan build; the end-to-end
-# suite drives the release binary like a client would.
-test: build-bin build-asan services check-includes
-	@DATABASE_URL=$(TEST_DATABASE_URL) $(BIN) migrate
+# Every suite, on the real services. The C++ suites run in the ASan+UBSan build, and so does the
+# end-to-end suite: it drives the sanitized server like a client would, so a memory error on any
+# HTTP path fails the run (E2E_BIN=build/release/src/ticketd drives the release binary instead).
+test: build-asan services check-includes
+	@DATABASE_URL=$(TEST_DATABASE_URL) $(ASAN_DIR)/src/ticketd migrate
 	@$(MAKE) --no-print-directory test-cpp test-e2e
 
 test-cpp:
@@ -56,8 +57,10 @@ test-cpp:
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 2
 
+E2E_BIN ?= $(ASAN_DIR)/src/ticketd
+
 test-e2e:
-	@TICKETD_BIN=$(CURDIR)/$(BIN) TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
+	@TICKETD_BIN=$(CURDIR)/$(E2E_BIN) TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 	  TICKETD_SERVICES=$(CURDIR)/scripts/services \
 	  $(PYTHON) -m pytest -q tests/e2e
 
