@@ -13,7 +13,7 @@ PYTHON    ?= /usr/bin/python3
         test-cpp check-includes stop bench fmt lint clean
 
 help:
-	@echo "make run    install deps, build, start PostgreSQL/Redis/Kafka, migrate, serve on PORT (3000)"
+	@echo "make run    install deps, build, start PostgreSQL/Redis/Kafka, migrate, seed the demo, serve on PORT (3000)"
 	@echo "make test   the same set-up, then every test suite (unit, integration, e2e)"
 	@echo "make stop   stop the local services     make bench   run the benchmarks"
 	@echo "make build  release build               make fmt / lint   clang-format / clang-tidy"
@@ -41,6 +41,7 @@ migrate: build-bin services
 	@$(BIN) migrate
 
 run: build-bin services migrate
+	@$(BIN) seed-demo
 	@echo "ticketd: serving on port $${PORT:-3000} (Ctrl-C to stop)"
 	@exec $(BIN) serve
 

@@ -14,6 +14,7 @@ constexpr std::string_view kUsage =
     "usage: ticketd <command>\n"
     "  serve          run the HTTP API until SIGINT/SIGTERM\n"
     "  migrate        apply pending database migrations\n"
+    "  seed-demo      create the demo organization, users, venue and event (idempotent)\n"
     "  config-check   validate the configuration and list every problem\n"
     "  admin grant-super-admin EMAIL\n"
     "                 make an existing user a platform administrator\n";
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
     rc = app::serve(cfg);
   } else if (command == "migrate") {
     rc = app::migrate(cfg);
+  } else if (command == "seed-demo") {
+    rc = app::seed_demo(cfg);
   } else if (command == "admin") {
     if (argc == 4 && std::string_view(argv[2]) == "grant-super-admin") {
       rc = app::grant_super_admin(cfg, argv[3]);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "app/topics.hpp"
+#include "app/wiring.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "http/dispatcher.hpp"
@@ -28,6 +29,10 @@
 #include "infra/redis/client.hpp"
 #include "infra/redis/metrics.hpp"
 #include "infra/redis/options.hpp"
+#include "modules/events/repository.hpp"
+#include "modules/events/routes.hpp"
+#include "modules/events/seat_map.hpp"
+#include "modules/events/service.hpp"
 #include "modules/health/routes.hpp"
 #include "modules/health/service.hpp"
 #include "modules/iam/repository.hpp"
@@ -36,6 +41,10 @@
 #include "modules/organizations/repository.hpp"
 #include "modules/organizations/routes.hpp"
 #include "modules/organizations/service.hpp"
+#include "modules/realtime/hub.hpp"
+#include "modules/venues/repository.hpp"
+#include "modules/venues/routes.hpp"
+#include "modules/venues/service.hpp"
 
 namespace ticketd::app {
 
@@ -44,36 +53,6 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr infra::pg::Statement kPing{"health_ping", "SELECT 1"};
-
-infra::pg::PoolOptions pool_options(const config::Config& c) {
-  infra::pg::PoolOptions o;
-  o.connect.url = c.database_url.reveal();
-  o.connect.connect_timeout = c.db_connect_timeout;
-  o.connect.statement_timeout = c.db_statement_timeout;
-  o.max_size = static_cast<std::size_t>(c.db_pool_size);
-  o.wait_timeout = c.db_pool_timeout;
-  return o;
-}
-
-infra::kafka::Options kafka_options(const config::Config& c) {
-  infra::kafka::Options o;
-  o.brokers = c.kafka_brokers;
-  o.client_id = c.kafka_client_id;
-  return o;
-}
-
-iam::Settings iam_settings(const config::Config& c) {
-  iam::Settings s;
-  s.tokens.secret = c.effective_jwt_secret();
-  s.tokens.issuer = c.jwt_issuer;
-  s.tokens.audience = c.jwt_audience;
-  // Validated by config::load, so the parses succeed.
-  s.tokens.access_ttl_seconds = iam::parse_duration_seconds(c.jwt_expires_in).value_or(900);
-  s.refresh_ttl_seconds =
-      iam::parse_duration_seconds(c.jwt_refresh_expires_in).value_or(30 * 86400);
-  s.bootstrap_super_admin_email = iam::normalize_email(c.bootstrap_super_admin_email).value_or("");
-  return s;
-}
 
 int thread_count(const config::Config& c) {
   if (c.http_threads > 0) return c.http_threads;
@@ -127,6 +106,36 @@ class TopicEnsurer {
 
 }  // namespace
 
+infra::pg::PoolOptions pool_options(const config::Config& c) {
+  infra::pg::PoolOptions o;
+  o.connect.url = c.database_url.reveal();
+  o.connect.connect_timeout = c.db_connect_timeout;
+  o.connect.statement_timeout = c.db_statement_timeout;
+  o.max_size = static_cast<std::size_t>(c.db_pool_size);
+  o.wait_timeout = c.db_pool_timeout;
+  return o;
+}
+
+infra::kafka::Options kafka_options(const config::Config& c) {
+  infra::kafka::Options o;
+  o.brokers = c.kafka_brokers;
+  o.client_id = c.kafka_client_id;
+  return o;
+}
+
+iam::Settings iam_settings(const config::Config& c) {
+  iam::Settings s;
+  s.tokens.secret = c.effective_jwt_secret();
+  s.tokens.issuer = c.jwt_issuer;
+  s.tokens.audience = c.jwt_audience;
+  // Validated by config::load, so the parses succeed.
+  s.tokens.access_ttl_seconds = iam::parse_duration_seconds(c.jwt_expires_in).value_or(900);
+  s.refresh_ttl_seconds =
+      iam::parse_duration_seconds(c.jwt_refresh_expires_in).value_or(30 * 86400);
+  s.bootstrap_super_admin_email = iam::normalize_email(c.bootstrap_super_admin_email).value_or("");
+  return s;
+}
+
 int migrate(const config::Config& config) {
   asio::io_context ioc(1);
   core::metrics::Registry metrics;
@@ -178,9 +187,11 @@ int serve(const config::Config& config) {
   infra::pg::Pool pool(ioc.get_executor(), pool_options(config), metrics);
 
   infra::redis::Metrics redis_metrics(metrics);
-  auto redis = infra::redis::Client::create(
-      asio::make_strand(ioc), infra::redis::parse_url(config.redis_url.reveal()), redis_metrics);
+  const auto redis_options = infra::redis::parse_url(config.redis_url.reveal());
+  auto redis = infra::redis::Client::create(asio::make_strand(ioc), redis_options, redis_metrics);
   redis->start();
+  realtime::Hub hub(asio::make_strand(ioc), redis, redis_options, metrics);
+  hub.start();
 
   infra::kafka::Producer producer(ioc.get_executor(), kafka_options(config), metrics);
   TopicEnsurer topics(kafka_options(config), config.kafka_topic_partitions,
@@ -224,6 +235,19 @@ int serve(const config::Config& config) {
   iam::Service iam_service(iam_repo, password_pool, iam_settings(config));
   organizations::Repository org_repo(pool);
   organizations::Service org_service(org_repo, config.org_creation == "admin");
+  venues::Repository venue_repo(pool);
+  venues::Service venue_service(venue_repo);
+  venues::RouteSettings venue_settings;
+  venue_settings.layout_body_limit = config.http_layout_body_limit_bytes;
+  venue_settings.limits.max_total_seats = static_cast<std::size_t>(config.venue_max_seats);
+  events::Repository event_repo(pool);
+  events::SeatMapCache seat_maps(
+      event_repo, hub,
+      events::SeatMapCache::Options{config.seatmap_cache_ttl,
+                                    static_cast<std::size_t>(config.seatmap_cache_max_events)},
+      metrics);
+  events::Service event_service(event_repo, seat_maps, hub,
+                                events::Settings{config.ga_capacity_slots});
   if (!config.bootstrap_super_admin_email.empty()) {
     // Granted when that user exists now, and at registration otherwise.
     asio::co_spawn(
@@ -249,6 +273,8 @@ int serve(const config::Config& config) {
   health::register_routes(router, config.api_base(), health_service, metrics);
   iam::register_routes(router, config.api_base(), iam_service);
   organizations::register_routes(router, config.api_base(), org_service);
+  venues::register_routes(router, config.api_base(), venue_service, venue_settings);
+  events::register_routes(router, config.api_base(), event_service);
   http::Dispatcher dispatcher(std::move(router), metrics);
   dispatcher.use(iam::authentication_middleware(iam_service));
 
@@ -293,6 +319,7 @@ int serve(const config::Config& config) {
             co_await t.async_wait(asio::use_awaitable);
           }
           core::log::info("http server stopped", {{"openConnections", server.open_connections()}});
+          co_await hub.async_stop();
           co_await redis->async_stop();
           core::log::info("redis client stopped");
           pool.close();

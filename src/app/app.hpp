@@ -13,5 +13,7 @@ int serve(const config::Config& config);
 int migrate(const config::Config& config);
 // `ticketd admin grant-super-admin EMAIL`: the only way besides BOOTSTRAP_SUPER_ADMIN_EMAIL.
 int grant_super_admin(const config::Config& config, const std::string& email);
+// `ticketd seed-demo`: the demo organization, users, venue and published event (idempotent).
+int seed_demo(const config::Config& config);
 
 }  // namespace ticketd::app

@@ -147,6 +147,10 @@ const std::vector<Row>& rows() {
       {"AUTH_HASH_THREADS", int_in(&Config::auth_hash_threads, 1, 64)},
       {"AUTH_HASH_QUEUE", int_in(&Config::auth_hash_queue, 1, 100'000)},
       {"PAYMENT_WEBHOOK_SECRET", secret(&Config::payment_webhook_secret)},
+      {"VENUE_MAX_SEATS", int_in(&Config::venue_max_seats, 1, 1'000'000)},
+      {"GA_CAPACITY_SLOTS", int_in(&Config::ga_capacity_slots, 1, 256)},
+      {"SEATMAP_CACHE_TTL_MS", ms_in(&Config::seatmap_cache_ttl, 0, 3'600'000)},
+      {"SEATMAP_CACHE_MAX_EVENTS", int_in(&Config::seatmap_cache_max_events, 1, 100'000)},
   };
   return kRows;
 }

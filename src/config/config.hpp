@@ -72,6 +72,16 @@ struct Config {
   int auth_hash_queue = 64;   // hashing jobs queued or running before 503
   Secret payment_webhook_secret;
 
+  // Inventory
+  int venue_max_seats = 100'000;  // seats per venue layout
+  // General-admission capacity is split over this many counter rows so concurrent buyers do
+  // not queue on one row lock (SPEC §2 invariant 2 holds over their sum).
+  int ga_capacity_slots = 8;
+  // Seat-map snapshots are invalidated through Redis on every change; this bounds how stale one
+  // can get if an invalidation is lost (Redis down, a message missed while subscribing).
+  std::chrono::milliseconds seatmap_cache_ttl{5'000};
+  int seatmap_cache_max_events = 256;
+
   bool is_production() const noexcept { return node_env == "production"; }
   // JWT_SECRET, or the development-only secret when it is unset outside production.
   std::string effective_jwt_secret() const;

@@ -78,4 +78,8 @@ std::string sha256_hex(std::string_view data) {
   return to_hex(digest, sizeof digest);
 }
 
+std::string weak_etag(std::string_view payload) {
+  return "W/\"" + blake2b_hex(payload, 16) + "\"";
+}
+
 }  // namespace ticketd::core

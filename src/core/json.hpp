@@ -1,6 +1,7 @@
 #pragma once
 #include <boost/json/value.hpp>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,5 +12,15 @@ namespace ticketd::core::json {
 boost::json::value parse(std::string_view text, std::size_t max_depth = 64);
 
 std::string serialize(const boost::json::value& v);
+
+// Appends `s` as a JSON string literal (quotes and escapes), for hand-built documents on hot
+// paths that are rendered once and served many times.
+void append_quoted(std::string& out, std::string_view s);
+
+// An optional as a JSON value: null when absent.
+template <typename T>
+boost::json::value opt(const std::optional<T>& v) {
+  return v ? boost::json::value(*v) : boost::json::value(nullptr);
+}
 
 }  // namespace ticketd::core::json

@@ -1,6 +1,8 @@
 #pragma once
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace ticketd::core {
 
@@ -9,5 +11,9 @@ std::string iso8601(std::chrono::system_clock::time_point t);
 inline std::string iso8601_now() {
   return iso8601(std::chrono::system_clock::now());
 }
+
+// Parses an ISO-8601 date-time with a zone: YYYY-MM-DDTHH:MM[:SS[.fraction]](Z|±HH:MM|±HHMM),
+// years 1970–9999. nullopt for anything else, including impossible dates (Feb 30).
+std::optional<std::chrono::sys_time<std::chrono::milliseconds>> parse_iso8601(std::string_view s);
 
 }  // namespace ticketd::core

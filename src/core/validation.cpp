@@ -10,14 +10,53 @@ ObjectReader::ObjectReader(const boost::json::value& body) {
   obj_ = &body.as_object();
 }
 
+ObjectReader::ObjectReader(const boost::json::value& value, std::string path, ObjectReader& root)
+    : root_(&root.root()), path_(std::move(path)) {
+  if (value.is_object()) {
+    obj_ = &value.as_object();
+  } else {
+    wrong_type(path_, path_ + " must be an object");
+  }
+}
+
+std::string ObjectReader::path(std::string_view field) const {
+  if (path_.empty()) return std::string(field);
+  std::string p = path_;
+  p += '.';
+  p += field;
+  return p;
+}
+
+std::size_t ObjectReader::value_error_count() const noexcept {
+  return (root_ ? root_ : this)->value_errors_.size();
+}
+
+void ObjectReader::wrong_type(std::string path, std::string message) {
+  auto& errs = root().type_errors_;
+  if (errs.size() < kMaxErrors)
+    errs.push_back({"INVALID_TYPE", std::move(path), std::move(message)});
+}
+
+void ObjectReader::invalid_at(std::string path, std::string_view code, std::string message) {
+  auto& errs = root().value_errors_;
+  if (errs.size() < kMaxErrors)
+    errs.push_back({std::string(code), std::move(path), std::move(message)});
+}
+
+void ObjectReader::invalid(std::string_view field, std::string_view code, std::string message) {
+  invalid_at(path(field), code, std::move(message));
+}
+
+bool ObjectReader::present(std::string_view field) const {
+  return obj_ != nullptr && obj_->if_contains(field) != nullptr;
+}
+
 const boost::json::value* ObjectReader::get(std::string_view field, bool required) {
+  if (obj_ == nullptr) return nullptr;
   seen_.emplace(field);
   const auto* v = obj_->if_contains(field);
   if (v == nullptr || v->is_null()) {
-    if (required) {
-      value_errors_.push_back(
-          {"REQUIRED", std::string(field), std::string(field) + " is required"});
-    }
+    if (required) invalid(field, "REQUIRED", path(field) + " is required");
     return nullptr;
   }
   return v;
@@ -27,8 +66,7 @@ std::optional<std::string> ObjectReader::string(std::string_view field, bool req
   const auto* v = get(field, required);
   if (v == nullptr) return std::nullopt;
   if (!v->is_string()) {
-    type_errors_.push_back(
-        {"INVALID_TYPE", std::string(field), std::string(field) + " must be a string"});
+    wrong_type(path(field), path(field) + " must be a string");
     return std::nullopt;
   }
   return std::string(v->as_string());
@@ -41,8 +79,17 @@ std::optional<std::int64_t> ObjectReader::integer(std::string_view field, bool r
   if (v->is_uint64() && v->as_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
     return static_cast<std::int64_t>(v->as_uint64());
   }
-  type_errors_.push_back(
-      {"INVALID_TYPE", std::string(field), std::string(field) + " must be an integer"});
+  wrong_type(path(field), path(field) + " must be an integer");
+  return std::nullopt;
+}
+
+std::optional<double> ObjectReader::number(std::string_view field, bool required) {
+  const auto* v = get(field, required);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_double()) return v->as_double();
+  if (v->is_int64()) return static_cast<double>(v->as_int64());
+  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
+  wrong_type(path(field), path(field) + " must be a number");
   return std::nullopt;
 }
 
@@ -50,27 +97,62 @@ std::optional<bool> ObjectReader::boolean(std::string_view field, bool required)
   const auto* v = get(field, required);
   if (v == nullptr) return std::nullopt;
   if (!v->is_bool()) {
-    type_errors_.push_back(
-        {"INVALID_TYPE", std::string(field), std::string(field) + " must be a boolean"});
+    wrong_type(path(field), path(field) + " must be a boolean");
     return std::nullopt;
   }
   return v->as_bool();
 }
 
-void ObjectReader::invalid(std::string_view field, std::string_view code, std::string message) {
-  value_errors_.push_back({std::string(code), std::string(field), std::move(message)});
+const boost::json::array* ObjectReader::array(std::string_view field, bool required) {
+  const auto* v = get(field, required);
+  if (v == nullptr) return nullptr;
+  if (!v->is_array()) {
+    wrong_type(path(field), path(field) + " must be an array");
+    return nullptr;
+  }
+  return &v->as_array();
+}
+
+std::optional<std::optional<std::string>> ObjectReader::nullable_string(std::string_view field) {
+  if (!present(field)) {
+    if (obj_ != nullptr) seen_.emplace(field);
+    return std::nullopt;
+  }
+  if (obj_->at(field).is_null()) {
+    seen_.emplace(field);
+    return std::optional<std::string>{};
+  }
+  auto v = string(field, false);
+  if (!v) return std::nullopt;
+  return std::optional<std::string>{std::move(*v)};
+}
+
+std::optional<std::optional<std::int64_t>> ObjectReader::nullable_integer(std::string_view field) {
+  if (!present(field)) {
+    if (obj_ != nullptr) seen_.emplace(field);
+    return std::nullopt;
+  }
+  if (obj_->at(field).is_null()) {
+    seen_.emplace(field);
+    return std::optional<std::int64_t>{};
+  }
+  auto v = integer(field, false);
+  if (!v) return std::nullopt;
+  return std::optional<std::int64_t>{*v};
 }
 
 void ObjectReader::finish() {
+  if (obj_ != nullptr) {
+    for (const auto& [key, value] : *obj_) {
+      if (!seen_.contains(std::string_view(key))) {
+        invalid(std::string_view(key), "UNKNOWN_FIELD", "Unknown field " + path(key));
+      }
+    }
+  }
+  if (root_ != nullptr) return;
   if (!type_errors_.empty()) {
     throw ApiError(ErrorKind::kInvalid, "INVALID_TYPE", "Request body has fields of the wrong type",
                    type_errors_);
-  }
-  for (const auto& [key, value] : *obj_) {
-    if (!seen_.contains(std::string_view(key))) {
-      value_errors_.push_back(
-          {"UNKNOWN_FIELD", std::string(key), "Unknown field " + std::string(key)});
-    }
   }
   if (!value_errors_.empty()) {
     throw ApiError(ErrorKind::kUnprocessable, "VALIDATION_FAILED", "Request body is invalid",

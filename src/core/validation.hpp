@@ -2,6 +2,9 @@
 // Reads a JSON request object field by field and collects every problem before throwing:
 // a wrong type is a 400 (kInvalid, INVALID_TYPE), a bad value or an unknown field a 422
 // (kUnprocessable). Handlers describe their body once instead of hand-checking each field.
+// Nested objects get their own reader that reports into the root one with a path prefix
+// ("sections[2].rows[0].name"), so a whole document is validated in one pass.
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
@@ -19,22 +22,50 @@ class ObjectReader {
  public:
   // Throws kInvalid when `body` is not a JSON object.
   explicit ObjectReader(const boost::json::value& body);
+  // A nested object at `path`, reporting into `root`. When `value` is not an object a type error
+  // is recorded and every read returns nothing (ok() is false).
+  ObjectReader(const boost::json::value& value, std::string path, ObjectReader& root);
+  ObjectReader(const ObjectReader&) = delete;
+  ObjectReader& operator=(const ObjectReader&) = delete;
+
+  bool ok() const noexcept { return obj_ != nullptr; }
 
   std::optional<std::string> string(std::string_view field, bool required);
   std::optional<std::int64_t> integer(std::string_view field, bool required);
+  std::optional<double> number(std::string_view field, bool required);
   std::optional<bool> boolean(std::string_view field, bool required);
+  const boost::json::array* array(std::string_view field, bool required);
 
-  // Records a value problem (422) for `field`.
+  // For updates where null means "clear": nullopt when absent, an engaged empty optional for an
+  // explicit null, else the value.
+  std::optional<std::optional<std::string>> nullable_string(std::string_view field);
+  std::optional<std::optional<std::int64_t>> nullable_integer(std::string_view field);
+  bool present(std::string_view field) const;
+
+  // Records a value problem (422) for `field` (relative to this reader's path).
   void invalid(std::string_view field, std::string_view code, std::string message);
+  // The same for a full path (e.g. "seatIds[3]").
+  void invalid_at(std::string path, std::string_view code, std::string message);
+  void wrong_type(std::string path, std::string message);
+  // "<path>.<field>", or the field alone at the root.
+  std::string path(std::string_view field) const;
+  // Value problems recorded so far (all readers of the document).
+  std::size_t value_error_count() const noexcept;
 
-  // Throws when anything was wrong, unknown fields included; call after reading every field.
+  // Records unknown fields. At the root, throws when anything was wrong; call after reading
+  // every field (nested readers first).
   void finish();
 
  private:
   const boost::json::value* get(std::string_view field, bool required);
+  ObjectReader& root() noexcept { return root_ ? *root_ : *this; }
 
   const boost::json::object* obj_ = nullptr;
+  ObjectReader* root_ = nullptr;
+  std::string path_;
   std::set<std::string, std::less<>> seen_;
+  // Bounded: a 50,000-seat document full of mistakes answers with the first ones.
+  static constexpr std::size_t kMaxErrors = 100;
   std::vector<FieldError> type_errors_;
   std::vector<FieldError> value_errors_;
 };

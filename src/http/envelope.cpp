@@ -9,10 +9,6 @@
 namespace ticketd::http {
 namespace {
 
-std::string weak_etag(std::string_view payload) {
-  return "W/\"" + core::blake2b_hex(payload, 16) + "\"";
-}
-
 std::string quoted(std::string_view s) {
   return boost::json::serialize(boost::json::string(s));
 }
@@ -24,8 +20,9 @@ boost::json::object base_meta(std::string_view request_id) {
   return meta;
 }
 
-Response render_success(const Request& req, const std::string& data_json, std::string_view message,
-                        bhttp::status status, const boost::json::object& extra_meta) {
+Response render_success(const Request& req, std::string_view data_json, std::string_view message,
+                        bhttp::status status, const boost::json::object& extra_meta,
+                        std::string etag = {}) {
   boost::json::object meta = base_meta(req.request_id());
   for (const auto& [k, v] : extra_meta) meta[k] = v;
   Response r;
@@ -38,8 +35,17 @@ Response render_success(const Request& req, const std::string& data_json, std::s
   r.body += R"(,"meta":)";
   r.body += boost::json::serialize(meta);
   r.body += '}';
-  r.etag = weak_etag(data_json);
+  r.etag = etag.empty() ? core::weak_etag(data_json) : std::move(etag);
   return r;
+}
+
+boost::json::object page_meta(const Page& page) {
+  boost::json::object meta;
+  meta["page"] = page.page;
+  meta["limit"] = page.limit;
+  meta["total"] = page.total;
+  meta["hasNext"] = page.page * page.limit < page.total;
+  return meta;
 }
 
 }  // namespace
@@ -82,12 +88,17 @@ Response ok(const Request& req, const boost::json::value& data, std::string_view
 
 Response list(const Request& req, const boost::json::array& items, const Page& page,
               std::string_view message) {
-  boost::json::object meta;
-  meta["page"] = page.page;
-  meta["limit"] = page.limit;
-  meta["total"] = page.total;
-  meta["hasNext"] = page.page * page.limit < page.total;
-  return render_success(req, boost::json::serialize(items), message, bhttp::status::ok, meta);
+  return render_success(req, boost::json::serialize(items), message, bhttp::status::ok,
+                        page_meta(page));
+}
+
+Response ok_rendered(const Request& req, std::string_view data_json, std::string etag) {
+  return render_success(req, data_json, "OK", bhttp::status::ok, {}, std::move(etag));
+}
+
+Response list_rendered(const Request& req, std::string_view data_json, std::string etag,
+                       const Page& page) {
+  return render_success(req, data_json, "OK", bhttp::status::ok, page_meta(page), std::move(etag));
 }
 
 Response no_content(const Request&) {

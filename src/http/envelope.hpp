@@ -3,6 +3,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "core/errors.hpp"
@@ -31,6 +32,12 @@ struct Page {
 // A list: `data` is the array, meta carries page, limit, total and hasNext.
 Response list(const Request& req, const boost::json::array& items, const Page& page,
               std::string_view message = "OK");
+
+// The same with `data` already rendered (and its weak ETag computed) once for many readers, as
+// cached snapshots do.
+Response ok_rendered(const Request& req, std::string_view data_json, std::string etag);
+Response list_rendered(const Request& req, std::string_view data_json, std::string etag,
+                       const Page& page);
 
 Response no_content(const Request& req);
 

@@ -1,5 +1,6 @@
 #include "http/pagination.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/errors.hpp"
@@ -26,9 +27,9 @@ std::int64_t read_int(const Request& req, std::string_view name, std::int64_t fa
 
 }  // namespace
 
-Page read_page(const Request& req, std::int64_t max_limit) {
+Page read_page(const Request& req, std::int64_t max_limit, std::int64_t default_limit) {
   Page p;
-  p.limit = read_int(req, "limit", 20 < max_limit ? 20 : max_limit, 1, max_limit);
+  p.limit = read_int(req, "limit", std::min(default_limit, max_limit), 1, max_limit);
   // Bounded so page * limit never overflows and OFFSET stays sane.
   p.page = read_int(req, "page", 1, 1, 1'000'000);
   return p;

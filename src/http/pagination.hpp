@@ -6,9 +6,10 @@
 
 namespace ticketd::http {
 
-// `page` (≥ 1, default 1) and `limit` (1..max_limit, default 20) from the query string; anything
-// else is a 422 naming the parameter. `total` of the result is 0 until the caller fills it.
-Page read_page(const Request& req, std::int64_t max_limit = 100);
+// `page` (≥ 1, default 1) and `limit` (1..max_limit, default min(20, max_limit) or the given
+// default) from the query string; anything else is a 422 naming the parameter. `total` of the
+// result is 0 until the caller fills it.
+Page read_page(const Request& req, std::int64_t max_limit = 100, std::int64_t default_limit = 20);
 
 // A path id that is not a UUID answers 404: such a resource cannot exist.
 std::string uuid_param(const Request& req, std::string_view name, std::string_view resource);

@@ -84,6 +84,11 @@ const core::Principal& Request::require_principal() const {
   return *principal_;
 }
 
+core::Actor Request::actor() const {
+  const auto& p = require_principal();
+  return core::Actor{p.user_id, p.api_key_id, request_id_, remote_ip_};
+}
+
 bool is_acceptable_request_id(std::string_view id) noexcept {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {

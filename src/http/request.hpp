@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/actor.hpp"
 #include "core/principal.hpp"
 
 namespace ticketd::http {
@@ -60,6 +61,8 @@ class Request {
   void set_auth_details(std::any details) { auth_details_ = std::move(details); }
   // The caller, or ApiError 401 AUTH_REQUIRED.
   const core::Principal& require_principal() const;
+  // The authenticated caller as the author of a change (audit rows, outbox `actor`).
+  core::Actor actor() const;
 
   void set_request_id(std::string id) { request_id_ = std::move(id); }
   void set_route(std::string_view route, PathParams params) {

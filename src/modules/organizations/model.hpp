@@ -2,6 +2,8 @@
 #include <optional>
 #include <string>
 
+#include "core/actor.hpp"
+
 namespace ticketd::organizations {
 
 struct Organization {
@@ -31,12 +33,6 @@ struct ApiKey {
   std::optional<std::string> last_used_at;
 };
 
-// Who performed a change, for audit rows.
-struct Actor {
-  std::string user_id;     // empty for an API key
-  std::string api_key_id;  // empty for a user
-  std::string request_id;
-  std::string ip;
-};
+using Actor = core::Actor;
 
 }  // namespace ticketd::organizations

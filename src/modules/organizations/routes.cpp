@@ -5,6 +5,7 @@
 
 #include "core/errors.hpp"
 #include "core/ids.hpp"
+#include "core/json.hpp"
 #include "core/validation.hpp"
 #include "http/envelope.hpp"
 #include "http/pagination.hpp"
@@ -12,6 +13,7 @@
 namespace ticketd::organizations {
 
 namespace asio = boost::asio;
+using core::json::opt;
 using http::bhttp::verb;
 
 namespace {
@@ -28,10 +30,6 @@ boost::json::object member_json(const Member& m) {
           {"createdAt", m.created_at}};
 }
 
-boost::json::value opt(const std::optional<std::string>& v) {
-  return v ? boost::json::value(*v) : boost::json::value(nullptr);
-}
-
 boost::json::object key_json(const ApiKey& k) {
   return {{"id", k.id},
           {"orgId", k.org_id},
@@ -42,11 +40,6 @@ boost::json::object key_json(const ApiKey& k) {
           {"expiresAt", opt(k.expires_at)},
           {"revokedAt", opt(k.revoked_at)},
           {"lastUsedAt", opt(k.last_used_at)}};
-}
-
-Actor actor_of(const http::Request& req) {
-  const auto& p = req.require_principal();
-  return Actor{p.user_id, p.api_key_id, req.request_id(), req.remote_ip()};
 }
 
 bool is_member_role(std::string_view r) {
@@ -80,7 +73,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                }
                reader.finish();
                Actor actor =
-                   actor_of(req);  // named: see iam/routes.cpp on GCC 12 and prvalue arguments
+                   req.actor();  // named: see iam/routes.cpp on GCC 12 and prvalue arguments
                auto org = co_await service.create(caller, *name, *slug, std::move(actor));
                co_return http::created(req, org_json(org), "Organization created");
              });
@@ -122,7 +115,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                  for (auto& c : *email)
                    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
                }
-               Actor actor = actor_of(req);
+               Actor actor = req.actor();
                auto member = co_await service.add_member(caller, org_id, user_id, email, *role,
                                                          std::move(actor));
                co_return http::created(req, member_json(member), "Member added");
@@ -149,7 +142,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                core::ObjectReader reader(req.json());
                auto role = read_role(reader, true);
                reader.finish();
-               Actor actor = actor_of(req);
+               Actor actor = req.actor();
                auto member =
                    co_await service.change_role(caller, org_id, user_id, *role, std::move(actor));
                co_return http::ok(req, member_json(member), "Role changed");
@@ -160,7 +153,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                const auto& caller = req.require_principal();
                const auto org_id = http::uuid_param(req, "orgId", "Organization");
                const auto user_id = http::uuid_param(req, "userId", "Member");
-               Actor actor = actor_of(req);
+               Actor actor = req.actor();
                co_await service.remove_member(caller, org_id, user_id, std::move(actor));
                co_return http::ok(
                    req,
@@ -185,7 +178,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                }
                reader.finish();
                // expiresAt is parsed by PostgreSQL; a bad timestamp surfaces as 422 INVALID_VALUE.
-               Actor actor = actor_of(req);
+               Actor actor = req.actor();
                std::string key_role = role.value_or("ORG_STAFF");
                auto created = co_await service.create_api_key(caller, org_id, *name, key_role,
                                                               expires_at, std::move(actor));
@@ -212,7 +205,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                const auto& caller = req.require_principal();
                const auto org_id = http::uuid_param(req, "orgId", "Organization");
                const auto key_id = http::uuid_param(req, "keyId", "API key");
-               Actor actor = actor_of(req);
+               Actor actor = req.actor();
                co_await service.revoke_api_key(caller, org_id, key_id, std::move(actor));
                co_return http::ok(req, boost::json::object{{"id", key_id}, {"revoked", true}},
                                   "API key revoked");

@@ -1,0 +1,432 @@
+#include "modules/events/routes.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "core/errors.hpp"
+#include "core/ids.hpp"
+#include "core/time.hpp"
+#include "core/validation.hpp"
+#include "http/envelope.hpp"
+#include "http/pagination.hpp"
+
+namespace ticketd::events {
+
+namespace asio = boost::asio;
+using http::bhttp::verb;
+
+namespace {
+
+constexpr std::size_t kMaxSeatIds = 5'000;
+constexpr std::size_t kMaxLayoutIds = 1'000;
+constexpr std::int64_t kMaxMoney = 1'000'000'000'000;  // minor units
+constexpr std::int64_t kMaxCapacity = 1'000'000;
+
+// An ISO-8601 timestamp with a zone, normalized to the wire format (UTC, milliseconds).
+std::optional<std::string> timestamp(core::ObjectReader& r, std::string_view field,
+                                     const std::optional<std::string>& raw) {
+  if (!raw) return std::nullopt;
+  auto t = core::parse_iso8601(*raw);
+  if (!t) {
+    r.invalid(field, "INVALID_TIMESTAMP",
+              std::string(field) +
+                  " must be an ISO-8601 date-time with a zone, e.g. "
+                  "2026-12-31T20:00:00Z");
+    return std::nullopt;
+  }
+  return core::iso8601(std::chrono::system_clock::time_point(*t));
+}
+
+std::optional<std::string> read_time(core::ObjectReader& r, std::string_view field, bool required) {
+  auto raw = r.string(field, required);
+  return timestamp(r, field, raw);
+}
+
+// Absent, null (clear), or a timestamp.
+std::optional<std::optional<std::string>> read_nullable_time(core::ObjectReader& r,
+                                                             std::string_view field) {
+  auto raw = r.nullable_string(field);
+  if (!raw) return std::nullopt;
+  if (!*raw) return std::optional<std::string>{};
+  auto t = timestamp(r, field, *raw);
+  if (!t) return std::nullopt;
+  return std::optional<std::string>{std::move(*t)};
+}
+
+std::vector<std::string> read_ids(core::ObjectReader& r, std::string_view field, std::size_t max,
+                                  bool required = false) {
+  std::vector<std::string> out;
+  const auto* arr = r.array(field, required);
+  if (arr == nullptr) return out;
+  if (arr->size() > max || (required && arr->empty())) {
+    r.invalid(field, "INVALID_COUNT",
+              std::string(field) + " must have " + (required ? "1" : "0") + " to " +
+                  std::to_string(max) + " ids");
+    return out;
+  }
+  out.reserve(arr->size());
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& v = (*arr)[i];
+    const std::string path = r.path(field) + "[" + std::to_string(i) + "]";
+    if (!v.is_string()) {
+      r.wrong_type(path, path + " must be a string");
+      continue;
+    }
+    std::string id(v.as_string());
+    for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!core::is_uuid(id)) {
+      r.invalid_at(path, "INVALID_ID", path + " must be a UUID");
+      continue;
+    }
+    out.push_back(std::move(id));
+  }
+  return out;
+}
+
+void check_money(core::ObjectReader& r, std::string_view field, std::optional<std::int64_t> v) {
+  if (v && (*v < 0 || *v > kMaxMoney)) {
+    r.invalid(field, "INVALID_AMOUNT",
+              std::string(field) + " must be a non-negative integer amount in minor units");
+  }
+}
+
+void check_text(core::ObjectReader& r, std::string_view field, const std::optional<std::string>& v,
+                std::size_t min, std::size_t max) {
+  if (v && (v->size() < min || v->size() > max)) {
+    r.invalid(field, "INVALID_LENGTH",
+              std::string(field) + " must be " + std::to_string(min) + " to " +
+                  std::to_string(max) + " characters");
+  }
+}
+
+bool is_currency(std::string_view c) {
+  if (c.size() != 3) return false;
+  for (char ch : c) {
+    if (ch < 'A' || ch > 'Z') return false;
+  }
+  return true;
+}
+
+bool is_ticket_code(std::string_view c) {
+  if (c.empty() || c.size() > 32) return false;
+  for (char ch : c) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') return false;
+  }
+  return true;
+}
+
+void check_window(core::ObjectReader& r, const std::optional<std::string>& start,
+                  std::string_view end_field, const std::optional<std::string>& end) {
+  // Both normalized to the same fixed-width format, so text order is time order.
+  if (start && end && *end <= *start) {
+    r.invalid(end_field, "INVALID_WINDOW", std::string(end_field) + " must be after its start");
+  }
+}
+
+SeatSelection read_selection(core::ObjectReader& r) {
+  SeatSelection s;
+  s.section_ids = read_ids(r, "sectionIds", kMaxLayoutIds);
+  s.row_ids = read_ids(r, "rowIds", kMaxLayoutIds);
+  s.seat_ids = read_ids(r, "seatIds", kMaxSeatIds);
+  return s;
+}
+
+std::optional<std::string> query_time(const http::Request& req, std::string_view name) {
+  auto raw = req.query_param(name);
+  if (!raw) return std::nullopt;
+  auto t = core::parse_iso8601(*raw);
+  if (!t) {
+    throw core::ApiError(core::ErrorKind::kUnprocessable, "INVALID_QUERY",
+                         "Invalid query parameter " + std::string(name),
+                         {{"INVALID_QUERY", std::string(name), "must be an ISO-8601 date-time"}});
+  }
+  return core::iso8601(std::chrono::system_clock::time_point(*t));
+}
+
+core::ApiError bad_query(std::string_view name, std::string message) {
+  return core::ApiError(core::ErrorKind::kUnprocessable, "INVALID_QUERY",
+                        "Invalid query parameter " + std::string(name),
+                        {{"INVALID_QUERY", std::string(name), std::move(message)}});
+}
+
+}  // namespace
+
+void register_routes(http::Router& router, const std::string& base, Service& service) {
+  router.add(verb::post, base + "/events",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               core::ObjectReader r(req.json());
+               NewEvent e;
+               auto org_id = r.string("orgId", true);
+               auto venue_id = r.string("venueId", true);
+               auto title = r.string("title", true);
+               e.description = r.string("description", false);
+               auto starts_at = read_time(r, "startsAt", true);
+               e.ends_at = read_time(r, "endsAt", false);
+               auto currency = r.string("currency", false);
+               e.sales_start_at = read_time(r, "salesStartAt", false);
+               e.sales_end_at = read_time(r, "salesEndAt", false);
+               if (org_id && !core::is_uuid(*org_id)) {
+                 r.invalid("orgId", "INVALID_ID", "orgId must be a UUID");
+               }
+               if (venue_id && !core::is_uuid(*venue_id)) {
+                 r.invalid("venueId", "UNKNOWN_VENUE", "venueId must be a venue's id");
+               }
+               check_text(r, "title", title, 1, 200);
+               check_text(r, "description", e.description, 0, 10'000);
+               if (currency && !is_currency(*currency)) {
+                 r.invalid("currency", "INVALID_CURRENCY",
+                           "currency must be an ISO 4217 code such as USD");
+               }
+               check_window(r, starts_at, "endsAt", e.ends_at);
+               check_window(r, e.sales_start_at, "salesEndAt", e.sales_end_at);
+               r.finish();
+               e.org_id = std::move(*org_id);
+               e.venue_id = std::move(*venue_id);
+               e.title = std::move(*title);
+               e.starts_at = std::move(*starts_at);
+               if (currency) e.currency = std::move(*currency);
+               core::Actor actor = req.actor();
+               auto created = co_await service.create(caller, std::move(e), std::move(actor));
+               co_return http::created(req, to_json(created), "Event created");
+             });
+
+  router.add(verb::get, base + "/events",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               auto page = http::read_page(req, 100);
+               EventQuery q;
+               q.org_id = req.query_param("orgId");
+               if (q.org_id && !core::is_uuid(*q.org_id))
+                 throw bad_query("orgId", "must be a UUID");
+               q.from = query_time(req, "from");
+               q.to = query_time(req, "to");
+               q.q = req.query_param("q");
+               if (q.q && q.q->size() > 200) throw bad_query("q", "at most 200 characters");
+               if (q.q && q.q->empty()) q.q.reset();
+               q.status = req.query_param("status");
+               if (q.status && *q.status != "DRAFT" && *q.status != "PUBLISHED" &&
+                   *q.status != "CANCELLED") {
+                 throw bad_query("status", "must be DRAFT, PUBLISHED or CANCELLED");
+               }
+               q.limit = page.limit;
+               q.offset = (page.page - 1) * page.limit;
+               auto listing = co_await service.list(req.principal(), std::move(q));
+               boost::json::array items;
+               for (const auto& e : listing.first) items.push_back(to_json(e));
+               page.total = listing.second;
+               co_return http::list(req, items, page);
+             });
+
+  router.add(verb::get, base + "/events/:eventId",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               auto rendered = co_await service.details(req.principal(), id);
+               co_return http::ok_rendered(req, rendered->data, rendered->etag);
+             });
+
+  router.add(
+      verb::patch, base + "/events/:eventId",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        const auto id = http::uuid_param(req, "eventId", "Event");
+        core::ObjectReader r(req.json());
+        EventPatch p;
+        std::vector<std::string> changed;
+        p.title = r.string("title", false);
+        p.description = r.nullable_string("description");
+        p.starts_at = read_time(r, "startsAt", false);
+        p.ends_at = read_nullable_time(r, "endsAt");
+        p.currency = r.string("currency", false);
+        p.sales_start_at = read_nullable_time(r, "salesStartAt");
+        p.sales_end_at = read_nullable_time(r, "salesEndAt");
+        p.status = r.string("status", false);
+        check_text(r, "title", p.title, 1, 200);
+        if (p.description && *p.description) {
+          check_text(r, "description", **p.description, 0, 10'000);
+        }
+        if (p.currency && !is_currency(*p.currency)) {
+          r.invalid("currency", "INVALID_CURRENCY",
+                    "currency must be an ISO 4217 code such as USD");
+        }
+        if (p.status && *p.status != "DRAFT" && *p.status != "PUBLISHED" &&
+            *p.status != "CANCELLED") {
+          r.invalid("status", "INVALID_STATUS", "status must be DRAFT, PUBLISHED or CANCELLED");
+        }
+        if (p.ends_at && *p.ends_at) check_window(r, p.starts_at, "endsAt", **p.ends_at);
+        if (p.sales_start_at && *p.sales_start_at && p.sales_end_at && *p.sales_end_at) {
+          check_window(r, **p.sales_start_at, "salesEndAt", **p.sales_end_at);
+        }
+        r.finish();
+        if (p.title) changed.emplace_back("title");
+        if (p.description) changed.emplace_back("description");
+        if (p.starts_at) changed.emplace_back("startsAt");
+        if (p.ends_at) changed.emplace_back("endsAt");
+        if (p.currency) changed.emplace_back("currency");
+        if (p.sales_start_at) changed.emplace_back("salesStartAt");
+        if (p.sales_end_at) changed.emplace_back("salesEndAt");
+        core::Actor actor = req.actor();
+        auto event =
+            co_await service.patch(caller, id, std::move(p), std::move(changed), std::move(actor));
+        co_return http::ok(req, to_json(event), "Event updated");
+      });
+
+  router.add(verb::post, base + "/events/:eventId/seats/sync",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               core::Actor actor = req.actor();
+               auto [added, count] = co_await service.sync_seats(caller, id, std::move(actor));
+               boost::json::object data{{"added", added}, {"seatCount", count}};
+               co_return http::ok(req, data, "Seats synchronized");
+             });
+
+  router.add(verb::get, base + "/events/:eventId/ticket-types",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               auto types = co_await service.ticket_types(req.principal(), id);
+               boost::json::array items;
+               for (const auto& t : types) items.push_back(to_json(t));
+               const auto n = static_cast<std::int64_t>(items.size());
+               co_return http::list(req, items, http::Page{1, n == 0 ? 1 : n, n});
+             });
+
+  router.add(
+      verb::post, base + "/events/:eventId/ticket-types",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        const auto id = http::uuid_param(req, "eventId", "Event");
+        core::ObjectReader r(req.json());
+        NewTicketType t;
+        auto name = r.string("name", true);
+        t.code = r.string("code", false);
+        auto price = r.integer("priceCents", true);
+        auto fees = r.integer("feesCents", false);
+        t.total_capacity = r.integer("totalCapacity", false);
+        t.seats = read_selection(r);
+        check_text(r, "name", name, 1, 100);
+        if (t.code && !is_ticket_code(*t.code)) {
+          r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
+        }
+        check_money(r, "priceCents", price);
+        check_money(r, "feesCents", fees);
+        if (t.total_capacity && (*t.total_capacity < 1 || *t.total_capacity > kMaxCapacity)) {
+          r.invalid("totalCapacity", "INVALID_CAPACITY",
+                    "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
+        }
+        if (t.total_capacity && !t.seats.empty()) {
+          r.invalid("totalCapacity", "GA_HAS_NO_SEATS",
+                    "a general-admission type (totalCapacity) is not bound to seats");
+        }
+        r.finish();
+        t.name = std::move(*name);
+        t.price_cents = *price;
+        t.fees_cents = fees.value_or(0);
+        core::Actor actor = req.actor();
+        auto created =
+            co_await service.create_ticket_type(caller, id, std::move(t), std::move(actor));
+        co_return http::created(req, to_json(created), "Ticket type created");
+      });
+
+  router.add(
+      verb::patch, base + "/events/:eventId/ticket-types/:ticketTypeId",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        const auto id = http::uuid_param(req, "eventId", "Event");
+        const auto type_id = http::uuid_param(req, "ticketTypeId", "Ticket type");
+        core::ObjectReader r(req.json());
+        TicketTypePatch p;
+        p.name = r.string("name", false);
+        p.code = r.nullable_string("code");
+        p.price_cents = r.integer("priceCents", false);
+        p.fees_cents = r.integer("feesCents", false);
+        p.total_capacity = r.integer("totalCapacity", false);
+        p.seats = read_selection(r);
+        check_text(r, "name", p.name, 1, 100);
+        if (p.code && *p.code && !is_ticket_code(**p.code)) {
+          r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
+        }
+        check_money(r, "priceCents", p.price_cents);
+        check_money(r, "feesCents", p.fees_cents);
+        if (p.total_capacity && (*p.total_capacity < 1 || *p.total_capacity > kMaxCapacity)) {
+          r.invalid("totalCapacity", "INVALID_CAPACITY",
+                    "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
+        }
+        r.finish();
+        core::Actor actor = req.actor();
+        auto updated = co_await service.update_ticket_type(caller, id, type_id, std::move(p),
+                                                           std::move(actor));
+        co_return http::ok(req, to_json(updated), "Ticket type updated");
+      });
+
+  router.add(verb::patch, base + "/events/:eventId/seats",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               core::ObjectReader r(req.json());
+               SeatPatch p;
+               p.seat_ids = read_ids(r, "seatIds", kMaxSeatIds, true);
+               p.status = r.string("status", false);
+               p.price_cents = r.nullable_integer("priceCents");
+               p.fees_cents = r.nullable_integer("feesCents");
+               auto type_id = r.nullable_string("ticketTypeId");
+               if (p.status && *p.status != "BLOCKED" && *p.status != "AVAILABLE") {
+                 r.invalid("status", "INVALID_STATUS", "status must be BLOCKED or AVAILABLE");
+               }
+               if (p.price_cents && *p.price_cents) check_money(r, "priceCents", **p.price_cents);
+               if (p.fees_cents && *p.fees_cents) check_money(r, "feesCents", **p.fees_cents);
+               if (type_id && *type_id && !core::is_uuid(**type_id)) {
+                 r.invalid("ticketTypeId", "UNKNOWN_TICKET_TYPE", "ticketTypeId must be a UUID");
+               }
+               if (!p.status && !p.price_cents && !p.fees_cents && !type_id) {
+                 r.invalid("status", "NOTHING_TO_CHANGE",
+                           "give status, priceCents, feesCents or ticketTypeId");
+               }
+               r.finish();
+               p.ticket_type_id = std::move(type_id);
+               core::Actor actor = req.actor();
+               auto change =
+                   co_await service.patch_seats(caller, id, std::move(p), std::move(actor));
+               std::string data = R"({"updated":)" + std::to_string(change.updated) +
+                                  R"(,"seats":)" + change.items + "}";
+               co_return http::ok_rendered(req, data, std::string());
+             });
+
+  router.add(
+      verb::get, base + "/events/:eventId/seats",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto id = http::uuid_param(req, "eventId", "Event");
+        auto page = http::read_page(req, 500, 100);
+        SeatQuery q;
+        q.page = page.page;
+        q.limit = page.limit;
+        if (auto status = req.query_param("status")) {
+          q.statuses = 0;
+          std::string_view rest = *status;
+          while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const auto word = rest.substr(0, comma);
+            const unsigned bit = status_bit(word);
+            if (bit == 0) {
+              throw bad_query("status",
+                              "must be AVAILABLE, RESERVED, SOLD or BLOCKED (comma-separated)");
+            }
+            q.statuses |= bit;
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+          }
+          if (q.statuses == 0) throw bad_query("status", "must not be empty");
+        }
+        q.section = req.query_param("section");
+        if (q.section && (q.section->empty() || q.section->size() > 64)) {
+          throw bad_query("section", "a section id or code");
+        }
+        if (q.section && core::is_uuid(*q.section)) {
+          for (auto& c : *q.section)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        auto rendered = co_await service.seats(req.principal(), id, std::move(q));
+        page.total = rendered->total;
+        co_return http::list_rendered(req, rendered->data, rendered->etag, page);
+      });
+}
+
+}  // namespace ticketd::events

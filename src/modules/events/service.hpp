@@ -1,0 +1,87 @@
+#pragma once
+// Event rules: lifecycle, ticket types, seat administration and the cached seat-map reads.
+// Writes authorize through iam::authorize and then announce the change on the event's realtime
+// channel (after commit), which invalidates every instance's snapshot; reads are served from
+// this instance's snapshot.
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/principal.hpp"
+#include "modules/events/model.hpp"
+#include "modules/events/repository.hpp"
+#include "modules/events/seat_map.hpp"
+#include "modules/realtime/hub.hpp"
+
+namespace ticketd::events {
+
+struct Settings {
+  int ga_capacity_slots = 8;
+};
+
+struct EventQuery {
+  std::optional<std::string> org_id;
+  std::optional<std::string> from;
+  std::optional<std::string> to;
+  std::optional<std::string> q;
+  std::optional<std::string> status;
+  std::int64_t limit = 20;
+  std::int64_t offset = 0;
+};
+
+struct SeatChange {
+  std::int64_t updated = 0;
+  std::string items;  // JSON array of the changed seats' seat-map items
+};
+
+class Service {
+ public:
+  Service(Repository& repo, SeatMapCache& cache, realtime::Hub& hub, Settings settings)
+      : repo_(repo), cache_(cache), hub_(hub), settings_(settings) {}
+
+  boost::asio::awaitable<Event> create(const core::Principal& caller, NewEvent e,
+                                       core::Actor actor);
+  boost::asio::awaitable<std::pair<std::vector<Event>, std::int64_t>> list(
+      const core::Principal* caller, EventQuery q);
+  // The rendered event with availability and ticket types.
+  boost::asio::awaitable<std::shared_ptr<const Rendered>> details(const core::Principal* caller,
+                                                                  std::string event_id);
+  boost::asio::awaitable<Event> patch(const core::Principal& caller, std::string event_id,
+                                      EventPatch patch, std::vector<std::string> changed,
+                                      core::Actor actor);
+  boost::asio::awaitable<std::pair<std::int64_t, std::int64_t>> sync_seats(
+      const core::Principal& caller, std::string event_id, core::Actor actor);
+
+  boost::asio::awaitable<std::vector<TicketType>> ticket_types(const core::Principal* caller,
+                                                               std::string event_id);
+  boost::asio::awaitable<TicketType> create_ticket_type(const core::Principal& caller,
+                                                        std::string event_id, NewTicketType t,
+                                                        core::Actor actor);
+  boost::asio::awaitable<TicketType> update_ticket_type(const core::Principal& caller,
+                                                        std::string event_id, std::string id,
+                                                        TicketTypePatch p, core::Actor actor);
+
+  boost::asio::awaitable<SeatChange> patch_seats(const core::Principal& caller,
+                                                 std::string event_id, SeatPatch p,
+                                                 core::Actor actor);
+  boost::asio::awaitable<std::shared_ptr<const Rendered>> seats(const core::Principal* caller,
+                                                                std::string event_id, SeatQuery q);
+
+ private:
+  // The snapshot of an event the caller may read (404 otherwise).
+  boost::asio::awaitable<std::shared_ptr<const Snapshot>> readable(const core::Principal* caller,
+                                                                   std::string event_id);
+  // The event, when the caller may change it (404 invisible, 403 visible but not permitted).
+  boost::asio::awaitable<Event> writable(const core::Principal& caller, std::string event_id);
+  // After a committed change: drop the local snapshot and tell every instance.
+  boost::asio::awaitable<void> announce(std::string event_id, std::string type,
+                                        std::string seats_json);
+
+  Repository& repo_;
+  SeatMapCache& cache_;
+  realtime::Hub& hub_;
+  Settings settings_;
+};
+
+}  // namespace ticketd::events

@@ -1,0 +1,135 @@
+#include "modules/venues/routes.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "core/errors.hpp"
+#include "core/json.hpp"
+#include "core/validation.hpp"
+#include "http/envelope.hpp"
+#include "http/pagination.hpp"
+
+namespace ticketd::venues {
+
+namespace asio = boost::asio;
+using core::json::opt;
+using http::bhttp::verb;
+
+namespace {
+
+boost::json::object venue_json(const Venue& v) {
+  return {{"id", v.id},
+          {"orgId", v.org_id},
+          {"name", v.name},
+          {"address", opt(v.address)},
+          {"city", opt(v.city)},
+          {"country", opt(v.country)},
+          {"timezone", opt(v.timezone)},
+          {"sectionCount", v.section_count},
+          {"rowCount", v.row_count},
+          {"seatCount", v.seat_count},
+          {"createdAt", v.created_at}};
+}
+
+boost::json::object layout_json(const VenueLayout& l) {
+  auto out = venue_json(l.venue);
+  boost::json::array sections;
+  for (const auto& s : l.sections) {
+    boost::json::array rows;
+    for (const auto& r : s.rows) {
+      rows.push_back({{"id", r.id},
+                      {"name", r.name},
+                      {"sortOrder", r.sort_order},
+                      {"seatCount", r.seat_count}});
+    }
+    sections.push_back({{"id", s.id},
+                        {"name", s.name},
+                        {"code", s.code},
+                        {"sortOrder", s.sort_order},
+                        {"rows", std::move(rows)}});
+  }
+  out["sections"] = std::move(sections);
+  return out;
+}
+
+void check_length(core::ObjectReader& reader, std::string_view field,
+                  const std::optional<std::string>& v, std::size_t min, std::size_t max) {
+  if (v && (v->size() < min || v->size() > max)) {
+    reader.invalid(field, "INVALID_LENGTH",
+                   std::string(field) + " must be " + std::to_string(min) + " to " +
+                       std::to_string(max) + " characters");
+  }
+}
+
+}  // namespace
+
+void register_routes(http::Router& router, const std::string& base, Service& service,
+                     const RouteSettings& settings) {
+  const http::RouteOptions layout_body{settings.layout_body_limit};
+  const auto limits = settings.limits;
+
+  router.add(
+      verb::post, base + "/orgs/:orgId/venues",
+      [&service, limits](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        const auto org_id = http::uuid_param(req, "orgId", "Organization");
+        core::ObjectReader reader(req.json());
+        NewVenue venue;
+        auto name = reader.string("name", true);
+        venue.address = reader.string("address", false);
+        venue.city = reader.string("city", false);
+        venue.country = reader.string("country", false);
+        venue.timezone = reader.string("timezone", false);
+        check_length(reader, "name", name, 1, 200);
+        check_length(reader, "address", venue.address, 0, 500);
+        check_length(reader, "city", venue.city, 0, 200);
+        check_length(reader, "country", venue.country, 0, 100);
+        check_length(reader, "timezone", venue.timezone, 1, 64);
+        auto layout = read_layout(reader, "sections", limits);
+        reader.finish();
+        venue.name = std::move(*name);
+        core::Actor actor = req.actor();
+        auto created = co_await service.create(caller, org_id, std::move(venue), std::move(layout),
+                                               std::move(actor));
+        co_return http::created(req, venue_json(created), "Venue created");
+      },
+      layout_body);
+
+  router.add(verb::get, base + "/orgs/:orgId/venues",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               const auto org_id = http::uuid_param(req, "orgId", "Organization");
+               auto page = http::read_page(req, 100);
+               auto [venues, total] =
+                   co_await service.list(caller, org_id, page.limit, (page.page - 1) * page.limit);
+               boost::json::array items;
+               for (const auto& v : venues) items.push_back(venue_json(v));
+               page.total = total;
+               co_return http::list(req, items, page);
+             });
+
+  router.add(verb::get, base + "/venues/:venueId",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               const auto venue_id = http::uuid_param(req, "venueId", "Venue");
+               auto layout = co_await service.get(caller, venue_id);
+               co_return http::ok(req, layout_json(layout));
+             });
+
+  router.add(
+      verb::post, base + "/venues/:venueId/sections",
+      [&service, limits](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        const auto venue_id = http::uuid_param(req, "venueId", "Venue");
+        core::ObjectReader reader(req.json());
+        auto layout = read_layout(reader, "sections", limits);
+        reader.finish();
+        core::Actor actor = req.actor();
+        auto venue =
+            co_await service.add_sections(caller, venue_id, std::move(layout), std::move(actor));
+        co_return http::created(req, venue_json(venue), "Sections added");
+      },
+      layout_body);
+}
+
+}  // namespace ticketd::venues

@@ -1,0 +1,34 @@
+#include "core/time.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ticketd::core {
+namespace {
+
+std::string normalized(std::string_view s) {
+  auto t = parse_iso8601(s);
+  return t ? iso8601(std::chrono::system_clock::time_point(*t)) : std::string("invalid");
+}
+
+TEST(ParseIso8601, AcceptsZonesAndFractions) {
+  EXPECT_EQ(normalized("2031-05-01T19:00:00Z"), "2031-05-01T19:00:00.000Z");
+  EXPECT_EQ(normalized("2031-05-01T19:00Z"), "2031-05-01T19:00:00.000Z");
+  EXPECT_EQ(normalized("2031-05-01T21:00:00+02:00"), "2031-05-01T19:00:00.000Z");
+  EXPECT_EQ(normalized("2031-05-01T14:30:00-0430"), "2031-05-01T19:00:00.000Z");
+  EXPECT_EQ(normalized("2031-05-01T19:00:00.5Z"), "2031-05-01T19:00:00.500Z");
+  EXPECT_EQ(normalized("2031-05-01T19:00:00.123456789Z"), "2031-05-01T19:00:00.123Z");
+  EXPECT_EQ(normalized("2031-05-02T00:30:00+01:00"), "2031-05-01T23:30:00.000Z");
+}
+
+TEST(ParseIso8601, RejectsWhatIsNotAnInstant) {
+  for (const char* bad :
+       {"", "2031-05-01", "2031-05-01T19:00:00", "2031-02-30T10:00:00Z", "2031-13-01T10:00:00Z",
+        "2031-05-01T24:00:00Z", "2031-05-01T19:60:00Z", "1969-12-31T23:59:59Z",
+        "2031-05-01T19:00:00.Z", "2031-05-01T19:00:00Zjunk", "tomorrow", "2031-5-1T19:00:00Z",
+        "2031-05-01T19:00:00+25:00"}) {
+    EXPECT_FALSE(parse_iso8601(bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ticketd::core

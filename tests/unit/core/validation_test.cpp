@@ -1,0 +1,94 @@
+#include "core/validation.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/json.hpp"
+
+namespace ticketd::core {
+namespace {
+
+ApiError failure(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const ApiError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no ApiError";
+  return ApiError(ErrorKind::kInternal, "NONE", "none");
+}
+
+TEST(ObjectReader, NestedReadersReportPathsIntoTheRoot) {
+  auto body = json::parse(R"({"name":"x","items":[{"n":1,"extra":true},{"n":"two"}]})");
+  auto err = failure([&] {
+    ObjectReader root(body);
+    root.string("name", true);
+    const auto* items = root.array("items", true);
+    for (std::size_t i = 0; i < items->size(); ++i) {
+      ObjectReader item((*items)[i], "items[" + std::to_string(i) + "]", root);
+      item.integer("n", true);
+      item.finish();
+    }
+    root.finish();
+  });
+  // A wrong type anywhere makes the whole body a 400, naming the nested path.
+  EXPECT_EQ(err.kind(), ErrorKind::kInvalid);
+  ASSERT_EQ(err.details().size(), 1u);
+  EXPECT_EQ(err.details()[0].field, "items[1].n");
+}
+
+TEST(ObjectReader, UnknownNestedFieldsAre422WithTheirPath) {
+  auto body = json::parse(R"({"items":[{"n":1,"extra":true}]})");
+  auto err = failure([&] {
+    ObjectReader root(body);
+    const auto* items = root.array("items", true);
+    ObjectReader item((*items)[0], "items[0]", root);
+    item.integer("n", true);
+    item.finish();
+    root.finish();
+  });
+  EXPECT_EQ(err.kind(), ErrorKind::kUnprocessable);
+  ASSERT_EQ(err.details().size(), 1u);
+  EXPECT_EQ(err.details()[0].code, "UNKNOWN_FIELD");
+  EXPECT_EQ(err.details()[0].field, "items[0].extra");
+}
+
+TEST(ObjectReader, NullableFieldsDistinguishAbsentNullAndValue) {
+  auto body = json::parse(R"({"a":null,"b":"v","c":7,"d":null})");
+  ObjectReader r(body);
+  auto a = r.nullable_string("a");
+  auto b = r.nullable_string("b");
+  auto missing = r.nullable_string("missing");
+  auto c = r.nullable_integer("c");
+  auto d = r.nullable_integer("d");
+  r.finish();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_FALSE(a->has_value());
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(**b, "v");
+  EXPECT_FALSE(missing.has_value());
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(**c, 7);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_FALSE(d->has_value());
+}
+
+TEST(ObjectReader, ErrorListsAreBounded) {
+  boost::json::object o;
+  for (int i = 0; i < 500; ++i) o["f" + std::to_string(i)] = i;
+  boost::json::value body(std::move(o));
+  auto err = failure([&] {
+    ObjectReader r(body);
+    r.finish();
+  });
+  EXPECT_EQ(err.details().size(), 100u);
+}
+
+TEST(AppendQuoted, EscapesWhatJsonRequires) {
+  std::string out;
+  json::append_quoted(out, std::string_view("a\"b\\c\n\x01\xc3\xa9", 9));
+  EXPECT_EQ(out, R"("a\"b\\c\n\u0001é")");
+  EXPECT_EQ(json::parse(out).as_string(), std::string_view("a\"b\\c\n\x01\xc3\xa9", 9));
+}
+
+}  // namespace
+}  // namespace ticketd::core
