@@ -75,6 +75,7 @@ bench: build services
 	@DATABASE_URL=$(TEST_DATABASE_URL) $(BIN) migrate
 	@bench/run
 	@bench/auth
+	@bench/seatmap
 
 fmt:
 	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -236,7 +236,7 @@ int serve(const config::Config& config) {
   organizations::Repository org_repo(pool);
   organizations::Service org_service(org_repo, config.org_creation == "admin");
   venues::Repository venue_repo(pool);
-  venues::Service venue_service(venue_repo);
+  venues::Service venue_service(venue_repo, static_cast<std::size_t>(config.venue_max_seats));
   venues::RouteSettings venue_settings;
   venue_settings.layout_body_limit = config.http_layout_body_limit_bytes;
   venue_settings.limits.max_total_seats = static_cast<std::size_t>(config.venue_max_seats);

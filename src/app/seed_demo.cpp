@@ -229,7 +229,7 @@ int seed_demo(const config::Config& config) {
   organizations::Repository org_repo(pool);
   organizations::Service org_service(org_repo, false);
   venues::Repository venue_repo(pool);
-  venues::Service venue_service(venue_repo);
+  venues::Service venue_service(venue_repo, static_cast<std::size_t>(config.venue_max_seats));
   events::Repository event_repo(pool);
   events::SeatMapCache cache(event_repo, hub, {}, metrics);
   events::Service event_service(event_repo, cache, hub, events::Settings{config.ga_capacity_slots});

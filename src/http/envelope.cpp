@@ -86,10 +86,20 @@ Response ok(const Request& req, const boost::json::value& data, std::string_view
   return render_success(req, boost::json::serialize(data), message, status, extra_meta);
 }
 
+// A list's validator covers its total too: the same items with another total (rows added on a
+// later page) must not answer 304.
+std::string list_etag(std::string_view data_json, const Page& page) {
+  std::string tagged(data_json);
+  tagged += '#';
+  tagged += std::to_string(page.total);
+  return core::weak_etag(tagged);
+}
+
 Response list(const Request& req, const boost::json::array& items, const Page& page,
               std::string_view message) {
-  return render_success(req, boost::json::serialize(items), message, bhttp::status::ok,
-                        page_meta(page));
+  const std::string data = boost::json::serialize(items);
+  return render_success(req, data, message, bhttp::status::ok, page_meta(page),
+                        list_etag(data, page));
 }
 
 Response ok_rendered(const Request& req, std::string_view data_json, std::string etag) {
@@ -98,6 +108,10 @@ Response ok_rendered(const Request& req, std::string_view data_json, std::string
 
 Response list_rendered(const Request& req, std::string_view data_json, std::string etag,
                        const Page& page) {
+  // `etag` (computed once per rendered page) gains the total, as list_etag() does.
+  if (etag.size() > 1 && etag.back() == '"') {
+    etag.insert(etag.size() - 1, "-" + std::to_string(page.total));
+  }
   return render_success(req, data_json, "OK", bhttp::status::ok, page_meta(page), std::move(etag));
 }
 

@@ -938,3 +938,25 @@ def test_changes_on_one_instance_are_visible_on_another(ticketd):
         assert seen["ST-A-3"]["status"] == "AVAILABLE", "instance B served a stale seat map"
     finally:
         assert b.stop() == 0, "".join(b.lines[-20:])
+
+
+def test_list_etag_changes_when_only_the_total_does(ticketd):
+    s = scenario(ticketd)
+    q = {"orgId": s.org["id"], "limit": 1}
+    first = ticketd.get(f"{API}/events", params=q, headers=s.admin["h"])
+    etag = first.headers["ETag"]
+    assert ticketd.get(f"{API}/events", params=q, headers={**s.admin["h"], "If-None-Match": etag}).status_code == 304
+    make_event(ticketd, s.admin, s.org["id"], s.venue["id"], startsAt="2032-01-01T00:00:00Z")  # sorts after
+    again = ticketd.get(f"{API}/events", params=q, headers={**s.admin["h"], "If-None-Match": etag})
+    assert again.status_code == 200
+    assert again.json()["data"] == first.json()["data"]
+    assert again.json()["meta"]["total"] == first.json()["meta"]["total"] + 1
+
+
+def test_repeated_seat_ids_are_changed_and_reported_once(ticketd):
+    s = scenario(ticketd)
+    seat = all_seats(ticketd, s.event["id"], s.admin["h"])[0]["id"]
+    res = patch_seats(ticketd, s.admin["h"], s.event["id"], seatIds=[seat, seat], status="BLOCKED")
+    assert res.status_code == 200, res.text
+    assert res.json()["data"]["updated"] == 1
+    assert [x["id"] for x in res.json()["data"]["seats"]] == [seat]

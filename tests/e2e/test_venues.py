@@ -416,3 +416,30 @@ def test_fifty_thousand_seat_venue_in_one_call(ticketd):
     assert len(body["data"]) == 500
     assert body["data"][-1]["seatCode"] == "S49-R19-50"
     assert body["data"][0]["seatCode"] == "S49-R10-1"
+
+
+def test_outsiders_are_refused_before_their_layout_is_parsed(ticketd):
+    """A non-member's (possibly huge, possibly invalid) layout is refused as 404 without validation."""
+    admin, outsider = user(ticketd), user(ticketd)
+    org = make_org(ticketd, admin)
+    res = ticketd.post(venues_url(org["id"]), json={"name": "", "sections": "not a list"}, headers=outsider["h"])
+    assert res.status_code == 404, res.text
+
+
+def test_appended_sections_count_against_the_venue_seat_limit():
+    from conftest import Ticketd
+    t = Ticketd({"VENUE_MAX_SEATS": "30"})
+    try:
+        admin = user(t)
+        org = make_org(t, admin)
+        venue = make_venue(t, admin, org["id"], [{"name": "A", "rows": [{"name": "1", "seatCount": 20}]}])
+        more = {"sections": [{"name": "B", "rows": [{"name": "1", "seatCount": 11}]}]}
+        res = t.post(f"{API}/venues/{venue['id']}/sections", json=more, headers=admin["h"])
+        assert res.status_code == 422, res.text
+        assert codes(res) == ["TOO_MANY_SEATS"]
+        more["sections"][0]["rows"][0]["seatCount"] = 10
+        res = t.post(f"{API}/venues/{venue['id']}/sections", json=more, headers=admin["h"])
+        assert res.status_code == 201, res.text
+        assert res.json()["data"]["seatCount"] == 30
+    finally:
+        t.stop()

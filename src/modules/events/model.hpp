@@ -131,6 +131,8 @@ struct Seat {
   std::optional<std::string> reserved_until;
   std::optional<double> x;
   std::optional<double> y;
+  std::int64_t section_sort = 0;
+  std::int64_t row_sort = 0;
 };
 
 }  // namespace ticketd::events

@@ -1,7 +1,10 @@
 #include "modules/events/repository.hpp"
 
+#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <tuple>
+#include <unordered_map>
 
 #include "infra/outbox/outbox.hpp"
 #include "infra/pg/array.hpp"
@@ -44,9 +47,9 @@ RETURNING id)sql"};
 constexpr Statement kSyncSeats{"event_sync_seats", R"sql(
 WITH ins AS (
   INSERT INTO event_seats (event_id, org_id, venue_id, venue_seat_id, section_id, row_id,
-                           seat_code, seat_number, section_sort, row_sort)
+                           seat_code, seat_number, section_sort, row_sort, label, x, y)
   SELECT e.id, e.org_id, e.venue_id, vs.id, vs.section_id, vs.row_id, vs.seat_code,
-         vs.seat_number, sec.sort_order, r.sort_order
+         vs.seat_number, sec.sort_order, r.sort_order, vs.label, vs.x, vs.y
   FROM events e
   JOIN venue_seats vs ON vs.venue_id = e.venue_id
   JOIN venue_sections sec ON sec.id = vs.section_id
@@ -161,8 +164,8 @@ WHERE event_id = $1
   AND (section_id = ANY($3::uuid[]) OR row_id = ANY($4::uuid[]) OR id = ANY($5::uuid[])))sql"};
 
 constexpr Statement kLockTicketType{"event_lock_ticket_type", R"sql(
-SELECT t.kind, e.venue_id FROM event_ticket_types t JOIN events e ON e.id = t.event_id
-WHERE t.event_id = $1 AND t.id = $2 FOR UPDATE OF t)sql"};
+SELECT t.kind, e.venue_id, e.status FROM event_ticket_types t JOIN events e ON e.id = t.event_id
+WHERE t.event_id = $1 AND t.id = $2 FOR UPDATE)sql"};
 
 constexpr Statement kUpdateTicketType{"event_update_ticket_type", R"sql(
 UPDATE event_ticket_types SET
@@ -225,25 +228,26 @@ SELECT kind, i FROM problems
 UNION ALL
 SELECT 'UPDATED', count(*) FROM upd)sql"};
 
+// One table, in the order of its natural-order index (no sort step); names and prices are
+// resolved in C++ from the small layout and ticket-type lists, where sections or rows that share
+// a sort key are also ordered by code and name.
 constexpr Statement kSeatMap{"event_seat_map", R"sql(
-SELECT es.id, es.seat_number, vs.label, es.seat_code, sec.name, es.section_id, sec.code, r.name,
-       es.row_id,
-       CASE WHEN es.status = 'RESERVED' AND es.reserved_until <= now() THEN 'AVAILABLE'
-            ELSE es.status END,
-       coalesce(es.price_cents, tt.price_cents), coalesce(es.fees_cents, tt.fees_cents),
-       es.ticket_type_id,
-       CASE WHEN es.status = 'RESERVED' AND es.reserved_until > now()
-            THEN )sql" TICKETD_SQL_ISO8601("es.reserved_until") R"sql( END,
-       CASE WHEN es.status = 'RESERVED' AND es.reserved_until > now()
-            THEN ceil(extract(epoch FROM es.reserved_until - now()) * 1000)::bigint END,
-       vs.x, vs.y
-FROM event_seats es
-JOIN venue_seats vs ON vs.id = es.venue_seat_id
-JOIN venue_sections sec ON sec.id = es.section_id
-JOIN venue_rows r ON r.id = es.row_id
-LEFT JOIN event_ticket_types tt ON tt.id = es.ticket_type_id
-WHERE es.event_id = $1
-ORDER BY es.section_sort, sec.code, es.row_sort, r.name, es.seat_number, es.id)sql"};
+SELECT id, seat_number, label, seat_code, section_id, row_id,
+       CASE WHEN status = 'RESERVED' AND reserved_until <= now() THEN 'AVAILABLE' ELSE status END,
+       price_cents, fees_cents, ticket_type_id,
+       CASE WHEN status = 'RESERVED' AND reserved_until > now()
+            THEN )sql" TICKETD_SQL_ISO8601("reserved_until") R"sql( END,
+       CASE WHEN status = 'RESERVED' AND reserved_until > now()
+            THEN ceil(extract(epoch FROM reserved_until - now()) * 1000)::bigint END,
+       x, y, section_sort, row_sort
+FROM event_seats
+WHERE event_id = $1
+ORDER BY section_sort, row_sort, seat_number, id)sql"};
+
+constexpr Statement kLayoutNames{"event_layout_names", R"sql(
+SELECT s.id, s.name, s.code, r.id, r.name
+FROM venue_sections s JOIN venue_rows r ON r.section_id = s.id
+WHERE s.venue_id = $1)sql"};
 
 Event event_from(const infra::pg::Result& r, int row) {
   Event e;
@@ -494,6 +498,7 @@ asio::awaitable<TicketTypeWrite> Repository::create_ticket_type(std::string even
     Params lock(event_id);
     auto cur = co_await tx.query(kLockEvent, lock);
     if (cur.empty()) co_return W{W::kNotFound, {}, {}};
+    if (cur.text(0, 2) == "CANCELLED") co_return W{W::kCancelled, {}, {}};
     const std::string venue_id = cur.string(0, 1);
     co_await find_unknown(tx, event_id, venue_id, t.seats, out.unknown);
     if (out.unknown.any()) {
@@ -538,6 +543,7 @@ asio::awaitable<TicketTypeWrite> Repository::update_ticket_type(std::string even
     Params lock(event_id, id);
     auto cur = co_await tx.query(kLockTicketType, lock);
     if (cur.empty()) co_return W{W::kNotFound, {}, {}};
+    if (cur.text(0, 2) == "CANCELLED") co_return W{W::kCancelled, {}, {}};
     const std::string venue_id = cur.string(0, 1);
     co_await find_unknown(tx, event_id, venue_id, p.seats, out.unknown);
     if (out.unknown.any()) {
@@ -624,6 +630,21 @@ asio::awaitable<std::optional<Repository::SeatMapRows>> Repository::load_seat_ma
     Params types_params(event_id);
     auto types = co_await tx.query(kTicketTypes, types_params);
     for (int i = 0; i < types.rows(); ++i) out.ticket_types.push_back(ticket_type_from(types, i));
+    // Names of the venue's sections and rows, and prices of the event's ticket types.
+    struct SectionName {
+      std::string name, code;
+    };
+    std::unordered_map<std::string, SectionName> sections;
+    std::unordered_map<std::string, std::string> rows;
+    Params layout_params(out.event.venue_id);
+    auto names = co_await tx.query(kLayoutNames, layout_params);
+    for (int i = 0; i < names.rows(); ++i) {
+      sections.try_emplace(names.string(i, 0), SectionName{names.string(i, 1), names.string(i, 2)});
+      rows.emplace(names.string(i, 3), names.string(i, 4));
+    }
+    std::unordered_map<std::string, const TicketType*> type_by_id;
+    for (const auto& t : out.ticket_types) type_by_id.emplace(t.id, &t);
+
     Params seats_params(event_id);
     auto r = co_await tx.query(kSeatMap, seats_params);
     out.seats.reserve(static_cast<std::size_t>(r.rows()));
@@ -633,23 +654,43 @@ asio::awaitable<std::optional<Repository::SeatMapRows>> Repository::load_seat_ma
       s.seat_number = r.int64(i, 1);
       s.label = r.opt_string(i, 2);
       s.seat_code = r.string(i, 3);
-      s.section = r.string(i, 4);
-      s.section_id = r.string(i, 5);
-      s.section_code = r.string(i, 6);
-      s.row = r.string(i, 7);
-      s.row_id = r.string(i, 8);
-      s.status = r.string(i, 9);
-      s.price_cents = r.opt_int64(i, 10);
-      s.fees_cents = r.opt_int64(i, 11);
-      s.ticket_type_id = r.opt_string(i, 12);
-      s.reserved_until = r.opt_string(i, 13);
-      if (!r.is_null(i, 14)) {
-        const auto ms = r.int64(i, 14);
+      s.section_id = r.string(i, 4);
+      s.row_id = r.string(i, 5);
+      if (auto it = sections.find(s.section_id); it != sections.end()) {
+        s.section = it->second.name;
+        s.section_code = it->second.code;
+      }
+      if (auto it = rows.find(s.row_id); it != rows.end()) s.row = it->second;
+      s.status = r.string(i, 6);
+      s.price_cents = r.opt_int64(i, 7);
+      s.fees_cents = r.opt_int64(i, 8);
+      s.ticket_type_id = r.opt_string(i, 9);
+      if (s.ticket_type_id) {  // a seat's price: its override, else its ticket type's
+        if (auto it = type_by_id.find(*s.ticket_type_id); it != type_by_id.end()) {
+          if (!s.price_cents) s.price_cents = it->second->price_cents;
+          if (!s.fees_cents) s.fees_cents = it->second->fees_cents;
+        }
+      }
+      s.reserved_until = r.opt_string(i, 10);
+      if (!r.is_null(i, 11)) {
+        const auto ms = r.int64(i, 11);
         if (!out.next_expiry_ms || ms < *out.next_expiry_ms) out.next_expiry_ms = ms;
       }
-      if (!r.is_null(i, 15)) s.x = r.float64(i, 15);
-      if (!r.is_null(i, 16)) s.y = r.float64(i, 16);
+      if (!r.is_null(i, 12)) s.x = r.float64(i, 12);
+      if (!r.is_null(i, 13)) s.y = r.float64(i, 13);
+      s.section_sort = r.int64(i, 14);
+      s.row_sort = r.int64(i, 15);
       out.seats.push_back(std::move(s));
+    }
+    // The index order interleaves sections (or rows) that share a sort key; keep each whole.
+    auto natural = [](const Seat& a, const Seat& b) {
+      return std::tie(a.section_sort, a.section_code, a.section_id, a.row_sort, a.row, a.row_id,
+                      a.seat_number, a.id) < std::tie(b.section_sort, b.section_code, b.section_id,
+                                                      b.row_sort, b.row, b.row_id, b.seat_number,
+                                                      b.id);
+    };
+    if (!std::is_sorted(out.seats.begin(), out.seats.end(), natural)) {
+      std::sort(out.seats.begin(), out.seats.end(), natural);
     }
     co_return out;
   };

@@ -34,7 +34,7 @@ struct Unknown {
 
 // Nothing is written unless the outcome is kOk.
 struct TicketTypeWrite {
-  enum Outcome { kOk, kUnknownIds, kCodeTaken, kBelowHeld, kNotFound } outcome = kOk;
+  enum Outcome { kOk, kUnknownIds, kCodeTaken, kBelowHeld, kNotFound, kCancelled } outcome = kOk;
   std::string id;
   Unknown unknown;
 };

@@ -53,8 +53,10 @@ std::optional<std::optional<std::string>> read_nullable_time(core::ObjectReader&
   return std::optional<std::string>{std::move(*t)};
 }
 
+// A list of UUIDs (lower-cased, in request order so errors can name positions). A malformed entry
+// is reported with `bad_code` (an id that cannot exist is as unknown as one that does not).
 std::vector<std::string> read_ids(core::ObjectReader& r, std::string_view field, std::size_t max,
-                                  bool required = false) {
+                                  std::string_view bad_code, bool required = false) {
   std::vector<std::string> out;
   const auto* arr = r.array(field, required);
   if (arr == nullptr) return out;
@@ -75,7 +77,7 @@ std::vector<std::string> read_ids(core::ObjectReader& r, std::string_view field,
     std::string id(v.as_string());
     for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (!core::is_uuid(id)) {
-      r.invalid_at(path, "INVALID_ID", path + " must be a UUID");
+      r.invalid_at(path, bad_code, path + " is not a valid id");
       continue;
     }
     out.push_back(std::move(id));
@@ -125,9 +127,9 @@ void check_window(core::ObjectReader& r, const std::optional<std::string>& start
 
 SeatSelection read_selection(core::ObjectReader& r) {
   SeatSelection s;
-  s.section_ids = read_ids(r, "sectionIds", kMaxLayoutIds);
-  s.row_ids = read_ids(r, "rowIds", kMaxLayoutIds);
-  s.seat_ids = read_ids(r, "seatIds", kMaxSeatIds);
+  s.section_ids = read_ids(r, "sectionIds", kMaxLayoutIds, "UNKNOWN_SECTION");
+  s.row_ids = read_ids(r, "rowIds", kMaxLayoutIds, "UNKNOWN_ROW");
+  s.seat_ids = read_ids(r, "seatIds", kMaxSeatIds, "UNKNOWN_SEAT");
   return s;
 }
 
@@ -364,7 +366,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                const auto id = http::uuid_param(req, "eventId", "Event");
                core::ObjectReader r(req.json());
                SeatPatch p;
-               p.seat_ids = read_ids(r, "seatIds", kMaxSeatIds, true);
+               p.seat_ids = read_ids(r, "seatIds", kMaxSeatIds, "UNKNOWN_SEAT", true);
                p.status = r.string("status", false);
                p.price_cents = r.nullable_integer("priceCents");
                p.fees_cents = r.nullable_integer("feesCents");

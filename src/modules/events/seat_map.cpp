@@ -2,7 +2,10 @@
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -135,6 +138,8 @@ Snapshot::Snapshot(Repository::SeatMapRows rows, Clock::time_point valid_until)
     section_codes_.push_back(std::move(s.section_code));
     seat_ids_.push_back(std::move(s.id));
   }
+  index_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) index_.emplace(seat_ids_[i], i);
   for (const auto& t : ticket_types_) {
     if (t.kind != "GA") continue;
     counts_.total += t.counts.total;
@@ -205,12 +210,10 @@ std::shared_ptr<const Rendered> Snapshot::render_page(const SeatQuery& q) const 
 std::string Snapshot::items(const std::vector<std::string>& seat_ids) const {
   std::string out = "[";
   for (const auto& id : seat_ids) {
-    for (std::size_t i = 0; i < seat_ids_.size(); ++i) {
-      if (seat_ids_[i] != id) continue;
-      if (out.size() > 1) out += ',';
-      out += fragments_[i];
-      break;
-    }
+    auto it = index_.find(id);
+    if (it == index_.end()) continue;
+    if (out.size() > 1) out += ',';
+    out += fragments_[it->second];
   }
   out += ']';
   return out;
@@ -250,6 +253,8 @@ SeatMapCache::SeatMapCache(Repository& repo, realtime::Hub& hub, Options options
           metrics.counter("ticketd_seatmap_cache_requests_total", "", {"outcome"}).with({"load"})),
       joins_(metrics.counter("ticketd_seatmap_cache_requests_total", "", {"outcome"})
                  .with({"joined"})),
+      stale_hits_(
+          metrics.counter("ticketd_seatmap_cache_requests_total", "", {"outcome"}).with({"stale"})),
       invalidations_(metrics
                          .counter("ticketd_seatmap_cache_invalidations_total",
                                   "Seat-map snapshots invalidated by a change")
@@ -287,7 +292,11 @@ SeatMapCache::Entry& SeatMapCache::entry_locked(const std::string& event_id) {
   lru_.push_front(event_id);
   auto& e = entries_[event_id];
   e.lru = lru_.begin();
-  e.watch = hub_.watch(event_id, [this, event_id](std::string_view) { invalidate(event_id); });
+  e.watch = hub_.watch(event_id, [this, event_id](std::string_view payload) {
+    // This instance's own announcements were applied before they were published.
+    if (payload.find(hub_.instance_id()) != std::string_view::npos) return;
+    invalidate(event_id);
+  });
   return e;
 }
 
@@ -312,11 +321,15 @@ asio::awaitable<std::shared_ptr<const Snapshot>> SeatMapCache::get(std::string e
   std::shared_ptr<Flight> flight;
   std::shared_ptr<const Snapshot> hit;
   bool leader = false;
+  bool stale = false;
   std::uint64_t generation = 0;
   {
     std::lock_guard lock(mutex_);
     auto& e = entry_locked(event_id);
-    if (e.snapshot && e.snapshot_generation == e.generation && e.snapshot->fresh(Clock::now())) {
+    // TTL 0 turns reuse off: every read loads (concurrent reads still share one load).
+    const bool current =
+        e.snapshot && e.snapshot_generation == e.generation && options_.ttl.count() > 0;
+    if (current && e.snapshot->fresh(Clock::now())) {
       hit = e.snapshot;
     } else if (e.flight && e.flight_generation == e.generation) {
       flight = e.flight;
@@ -327,9 +340,19 @@ asio::awaitable<std::shared_ptr<const Snapshot>> SeatMapCache::get(std::string e
       generation = e.generation;
       leader = true;
     }
+    // Only aged (no change announced since it was read): keep serving it while one reader
+    // refreshes it in the background, instead of making every reader wait for the load.
+    if (!hit && current) {
+      hit = e.snapshot;
+      stale = true;
+    }
+  }
+  if (stale && leader) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::co_spawn(ex, load(event_id, std::move(flight), generation), asio::detached);
   }
   if (hit) {
-    hits_.inc();
+    (stale ? stale_hits_ : hits_).inc();
     co_return hit;
   }
   if (leader) {

@@ -6,7 +6,9 @@
 //   - this instance changes the event (invalidate()),
 //   - its first live hold lapses (statuses are computed by the database at load time),
 //   - it is older than the TTL (a bound for invalidations lost while Redis was unreachable).
-// Loads are single-flight: concurrent readers of a stale event share one query.
+// Loads are single-flight: concurrent readers of a changed event share one query. A snapshot
+// that only aged (TTL, first hold lapsed) keeps being served while one background load
+// replaces it, so readers never queue behind a periodic refresh.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -79,7 +81,8 @@ class Snapshot {
   std::vector<std::string> section_ids_;    // per seat, for filtering
   std::vector<std::string> section_codes_;  // per seat
   std::vector<std::string> seat_ids_;
-  std::vector<std::string> fragments_;  // per seat, its JSON item
+  std::unordered_map<std::string_view, std::size_t> index_;  // seat id → position
+  std::vector<std::string> fragments_;                       // per seat, its JSON item
   std::chrono::steady_clock::time_point valid_until_;
 
   std::shared_ptr<const Rendered> details_;
@@ -133,6 +136,7 @@ class SeatMapCache {
   core::metrics::Counter& hits_;
   core::metrics::Counter& loads_;
   core::metrics::Counter& joins_;
+  core::metrics::Counter& stale_hits_;
   core::metrics::Counter& invalidations_;
   core::metrics::Histogram& load_seconds_;
 };

@@ -1,5 +1,7 @@
 #include "modules/events/service.hpp"
 
+#include <algorithm>
+
 #include "core/errors.hpp"
 #include "modules/iam/policy.hpp"
 
@@ -72,9 +74,10 @@ asio::awaitable<Event> Service::writable(const core::Principal& caller, std::str
 }
 
 asio::awaitable<void> Service::announce(std::string event_id, std::string type,
-                                        std::string seats_json) {
-  cache_.invalidate(event_id);
-  std::string payload = R"({"eventId":")" + event_id + R"(","type":")" + type + R"(","seats":)" +
+                                        std::string seats_json, bool invalidate) {
+  if (invalidate) cache_.invalidate(event_id);
+  std::string payload = R"({"eventId":")" + event_id + R"(","type":")" + type + R"(","origin":")" +
+                        hub_.instance_id() + R"(","seats":)" +
                         (seats_json.empty() ? std::string("[]") : seats_json) + "}";
   // Awaited: once the writer has its answer, other instances have been told (Redis pushes to
   // subscribers before it replies to PUBLISH).
@@ -150,7 +153,8 @@ asio::awaitable<Event> Service::patch(const core::Principal& caller, std::string
                      {{"INVALID_WINDOW", "salesEndAt", "salesEndAt must be after salesStartAt"}});
   }
   std::string type = "event.updated";
-  co_await announce(event_id, std::move(type), std::string());
+  std::string no_seats;
+  co_await announce(event_id, std::move(type), std::move(no_seats));
   co_return std::move(*event);
 }
 
@@ -161,7 +165,8 @@ asio::awaitable<std::pair<std::int64_t, std::int64_t>> Service::sync_seats(
   if (!added) throw cancelled();
   if (*added > 0) {
     std::string type = "seats.added";
-    co_await announce(event_id, std::move(type), std::string());
+    std::string no_seats;
+    co_await announce(event_id, std::move(type), std::move(no_seats));
   }
   auto event = co_await repo_.find(event_id);
   co_return std::make_pair(*added, event ? event->seat_count : 0);
@@ -189,12 +194,15 @@ asio::awaitable<TicketType> Service::create_ticket_type(const core::Principal& c
       throw ApiError(ErrorKind::kConflict, "TICKET_TYPE_CODE_TAKEN",
                      "Another ticket type of this event has that code",
                      {{"TICKET_TYPE_CODE_TAKEN", "code", "already used in this event"}});
+    case TicketTypeWrite::kCancelled:
+      throw cancelled();
     case TicketTypeWrite::kBelowHeld:
     case TicketTypeWrite::kNotFound:
       throw not_found("Event");
   }
   std::string type = "ticket_types.changed";
-  co_await announce(event_id, std::move(type), std::string());
+  std::string no_seats;
+  co_await announce(event_id, std::move(type), std::move(no_seats));
   auto created = co_await repo_.find_ticket_type(event_id, write.id);
   if (!created) throw not_found("Ticket type");
   co_return std::move(*created);
@@ -233,9 +241,12 @@ asio::awaitable<TicketType> Service::update_ticket_type(const core::Principal& c
                      {{"CAPACITY_BELOW_HELD", "totalCapacity", "below reserved + sold"}});
     case TicketTypeWrite::kNotFound:
       throw not_found("Ticket type");
+    case TicketTypeWrite::kCancelled:
+      throw cancelled();
   }
   std::string type = "ticket_types.changed";
-  co_await announce(event_id, std::move(type), std::string());
+  std::string no_seats;
+  co_await announce(event_id, std::move(type), std::move(no_seats));
   auto updated = co_await repo_.find_ticket_type(event_id, id);
   if (!updated) throw not_found("Ticket type");
   co_return std::move(*updated);
@@ -246,7 +257,9 @@ asio::awaitable<SeatChange> Service::patch_seats(const core::Principal& caller,
                                                  core::Actor actor) {
   auto event = co_await writable(caller, event_id);
   if (event.status == "CANCELLED") throw cancelled();
-  const std::vector<std::string> ids = p.seat_ids;
+  std::vector<std::string> ids = p.seat_ids;  // for the answer: each changed seat once
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   auto result = co_await repo_.patch_seats(event_id, std::move(p), std::move(actor));
   if (!result.unknown.empty()) {
     throw ApiError(
@@ -270,7 +283,8 @@ asio::awaitable<SeatChange> Service::patch_seats(const core::Principal& caller,
   change.updated = result.updated;
   change.items = snapshot ? snapshot->items(ids) : std::string("[]");
   std::string type = "seats.updated";
-  co_await announce(event_id, std::move(type), change.items);
+  std::string seats = change.items;
+  co_await announce(event_id, std::move(type), std::move(seats), false);
   co_return change;
 }
 

@@ -74,9 +74,10 @@ class Service {
                                                                    std::string event_id);
   // The event, when the caller may change it (404 invisible, 403 visible but not permitted).
   boost::asio::awaitable<Event> writable(const core::Principal& caller, std::string event_id);
-  // After a committed change: drop the local snapshot and tell every instance.
+  // After a committed change: drop the local snapshot (unless the caller already reloaded it)
+  // and tell every instance.
   boost::asio::awaitable<void> announce(std::string event_id, std::string type,
-                                        std::string seats_json);
+                                        std::string seats_json, bool invalidate = true);
 
   Repository& repo_;
   SeatMapCache& cache_;

@@ -2,6 +2,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/ids.hpp"
 #include "core/log.hpp"
 #include "infra/redis/client.hpp"
 #include "infra/redis/subscriber.hpp"
@@ -12,7 +13,8 @@ namespace asio = boost::asio;
 
 Hub::Hub(const asio::any_io_executor& executor, std::shared_ptr<infra::redis::Client> client,
          const infra::redis::Options& subscriber_options, core::metrics::Registry& metrics)
-    : client_(std::move(client)),
+    : instance_id_(core::new_uuid()),
+      client_(std::move(client)),
       published_(metrics
                      .counter("ticketd_realtime_published_total",
                               "Seat-change messages published to Redis")

@@ -43,6 +43,10 @@ class Hub {
 
   static std::string channel(std::string_view event_id);
 
+  // Unique per process: messages carry it as "origin", so an instance can tell its own
+  // announcements (already applied locally) from other instances'.
+  const std::string& instance_id() const noexcept { return instance_id_; }
+
   // PUBLISH; never throws. False when Redis did not take the message (down, slow).
   boost::asio::awaitable<bool> publish(std::string event_id, std::string payload);
 
@@ -63,6 +67,7 @@ class Hub {
   void dispatch(std::string_view channel, std::string_view payload);
   void state(bool up);
 
+  std::string instance_id_;
   std::shared_ptr<infra::redis::Client> client_;
   std::shared_ptr<infra::redis::Subscriber> subscriber_;
   mutable std::mutex mutex_;

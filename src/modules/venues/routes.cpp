@@ -73,6 +73,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
       [&service, limits](http::Request& req) -> asio::awaitable<http::Response> {
         const auto& caller = req.require_principal();
         const auto org_id = http::uuid_param(req, "orgId", "Organization");
+        service.authorize_create(caller, org_id);  // before parsing a body of up to 16 MiB
         core::ObjectReader reader(req.json());
         NewVenue venue;
         auto name = reader.string("name", true);

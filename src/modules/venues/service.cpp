@@ -26,9 +26,19 @@ asio::awaitable<Venue> Service::visible(const core::Principal& caller, std::stri
   co_return std::move(*venue);
 }
 
+void Service::authorize_create(const core::Principal& caller, std::string_view org_id) const {
+  iam::authorize(caller, org_id, OrgAction::kWrite, "Organization");
+}
+
 asio::awaitable<Venue> Service::add_sections(const core::Principal& caller, std::string venue_id,
                                              Layout layout, core::Actor actor) {
-  co_await visible(caller, venue_id, true);
+  const auto current = co_await visible(caller, venue_id, true);
+  if (static_cast<std::size_t>(current.seat_count) + layout.seat_count > max_seats_) {
+    throw core::ApiError(core::ErrorKind::kUnprocessable, "TOO_MANY_SEATS",
+                         "The venue would exceed its seat limit",
+                         {{"TOO_MANY_SEATS", "sections",
+                           "a venue has at most " + std::to_string(max_seats_) + " seats"}});
+  }
   std::vector<std::string> codes;
   for (const auto& s : layout.sections) codes.push_back(s.code);
   std::vector<std::string> taken;

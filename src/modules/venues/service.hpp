@@ -14,7 +14,12 @@ namespace ticketd::venues {
 
 class Service {
  public:
-  explicit Service(Repository& repo) : repo_(repo) {}
+  // `max_seats`: VENUE_MAX_SEATS, the size a venue may reach by appending sections too.
+  explicit Service(Repository& repo, std::size_t max_seats = 100'000)
+      : repo_(repo), max_seats_(max_seats) {}
+
+  // Cheap (no I/O) pre-check before a large body is parsed: 404/403 as create() would.
+  void authorize_create(const core::Principal& caller, std::string_view org_id) const;
 
   boost::asio::awaitable<Venue> create(const core::Principal& caller, std::string org_id,
                                        NewVenue venue, Layout layout, core::Actor actor);
@@ -32,6 +37,7 @@ class Service {
   boost::asio::awaitable<Venue> visible(const core::Principal& caller, std::string venue_id,
                                         bool write);
   Repository& repo_;
+  std::size_t max_seats_;
 };
 
 }  // namespace ticketd::venues
