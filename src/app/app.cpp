@@ -42,9 +42,13 @@
 #include "modules/organizations/routes.hpp"
 #include "modules/organizations/service.hpp"
 #include "modules/realtime/hub.hpp"
+#include "modules/reservations/repository.hpp"
+#include "modules/reservations/routes.hpp"
+#include "modules/reservations/service.hpp"
 #include "modules/venues/repository.hpp"
 #include "modules/venues/routes.hpp"
 #include "modules/venues/service.hpp"
+#include "workers/reservation_expiry.hpp"
 
 namespace ticketd::app {
 
@@ -133,6 +137,7 @@ iam::Settings iam_settings(const config::Config& c) {
   s.refresh_ttl_seconds =
       iam::parse_duration_seconds(c.jwt_refresh_expires_in).value_or(30 * 86400);
   s.bootstrap_super_admin_email = iam::normalize_email(c.bootstrap_super_admin_email).value_or("");
+  s.principal_cache_ttl = c.auth_cache_ttl;
   return s;
 }
 
@@ -197,6 +202,38 @@ int serve(const config::Config& config) {
   TopicEnsurer topics(kafka_options(config), config.kafka_topic_partitions,
                       config.kafka_topic_replication);
 
+  core::CpuPool password_pool(static_cast<std::size_t>(config.auth_hash_threads),
+                              static_cast<std::size_t>(config.auth_hash_queue), metrics,
+                              "passwords");
+  iam::Repository iam_repo(pool);
+  iam::Service iam_service(iam_repo, password_pool, iam_settings(config));
+  organizations::Repository org_repo(pool);
+  organizations::Service org_service(org_repo, config.org_creation == "admin");
+  org_service.on_rights_changed(
+      [&iam_service](const std::string& user_id) { iam_service.forget_user(user_id); });
+  venues::Repository venue_repo(pool);
+  venues::Service venue_service(venue_repo, static_cast<std::size_t>(config.venue_max_seats));
+  venues::RouteSettings venue_settings;
+  venue_settings.layout_body_limit = config.http_layout_body_limit_bytes;
+  venue_settings.limits.max_total_seats = static_cast<std::size_t>(config.venue_max_seats);
+  events::Repository event_repo(pool);
+  events::SeatMapCache seat_maps(
+      event_repo, hub,
+      events::SeatMapCache::Options{config.seatmap_cache_ttl,
+                                    static_cast<std::size_t>(config.seatmap_cache_max_events)},
+      metrics);
+  events::Service event_service(event_repo, seat_maps, hub,
+                                events::Settings{config.ga_capacity_slots});
+  reservations::Repository reservation_repo(
+      pool, reservations::Limits{config.reservation_ttl_seconds,
+                                 config.reservation_max_active_per_user_event,
+                                 config.reserve_lock_timeout});
+  reservations::Service reservation_service(reservation_repo, event_service, metrics);
+  workers::ReservationExpiry expiry(
+      ioc.get_executor(), reservation_service,
+      workers::ReservationExpiry::Options{config.reservation_expiry_interval,
+                                          config.reservation_expiry_batch},
+      metrics);
   // Readiness checks: each answers quickly and never throws (a failure is "down").
   auto check_postgres = [&pool]() -> asio::awaitable<health::CheckResult> {
     try {
@@ -226,28 +263,14 @@ int serve(const config::Config& config) {
   checks.push_back(health::Check{"postgres", check_postgres});
   checks.push_back(health::Check{"redis", check_redis});
   checks.push_back(health::Check{"kafka", check_kafka});
+  if (config.workers_enabled) {
+    auto check_expiry = [&expiry]() -> asio::awaitable<health::CheckResult> {
+      co_return health::CheckResult{expiry.healthy(), expiry.describe()};
+    };
+    checks.push_back(health::Check{"reservation_expiry", check_expiry});
+  }
   health::Service health_service(std::move(checks), std::chrono::milliseconds(2'000));
 
-  core::CpuPool password_pool(static_cast<std::size_t>(config.auth_hash_threads),
-                              static_cast<std::size_t>(config.auth_hash_queue), metrics,
-                              "passwords");
-  iam::Repository iam_repo(pool);
-  iam::Service iam_service(iam_repo, password_pool, iam_settings(config));
-  organizations::Repository org_repo(pool);
-  organizations::Service org_service(org_repo, config.org_creation == "admin");
-  venues::Repository venue_repo(pool);
-  venues::Service venue_service(venue_repo, static_cast<std::size_t>(config.venue_max_seats));
-  venues::RouteSettings venue_settings;
-  venue_settings.layout_body_limit = config.http_layout_body_limit_bytes;
-  venue_settings.limits.max_total_seats = static_cast<std::size_t>(config.venue_max_seats);
-  events::Repository event_repo(pool);
-  events::SeatMapCache seat_maps(
-      event_repo, hub,
-      events::SeatMapCache::Options{config.seatmap_cache_ttl,
-                                    static_cast<std::size_t>(config.seatmap_cache_max_events)},
-      metrics);
-  events::Service event_service(event_repo, seat_maps, hub,
-                                events::Settings{config.ga_capacity_slots});
   if (!config.bootstrap_super_admin_email.empty()) {
     // Granted when that user exists now, and at registration otherwise.
     asio::co_spawn(
@@ -269,12 +292,16 @@ int serve(const config::Config& config) {
         asio::detached);
   }
 
+  if (config.workers_enabled) expiry.start();
+
   http::Router router;
   health::register_routes(router, config.api_base(), health_service, metrics);
   iam::register_routes(router, config.api_base(), iam_service);
   organizations::register_routes(router, config.api_base(), org_service);
   venues::register_routes(router, config.api_base(), venue_service, venue_settings);
   events::register_routes(router, config.api_base(), event_service);
+  reservations::register_routes(router, config.api_base(), reservation_service,
+                                reservations::RouteSettings{config.reservation_max_seats});
   http::Dispatcher dispatcher(std::move(router), metrics);
   dispatcher.use(iam::authentication_middleware(iam_service));
 
@@ -319,6 +346,10 @@ int serve(const config::Config& config) {
             co_await t.async_wait(asio::use_awaitable);
           }
           core::log::info("http server stopped", {{"openConnections", server.open_connections()}});
+          if (config.workers_enabled) {
+            co_await expiry.stop();
+            core::log::info("workers stopped");
+          }
           co_await hub.async_stop();
           co_await redis->async_stop();
           core::log::info("redis client stopped");

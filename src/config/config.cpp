@@ -68,6 +68,34 @@ Setter ms_in(std::chrono::milliseconds Config::*field, long long lo, long long h
   };
 }
 
+Setter boolean(bool Config::*field) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    v = trim(v);
+    if (v == "true" || v == "1" || v == "on" || v == "yes") {
+      c.*field = true;
+    } else if (v == "false" || v == "0" || v == "off" || v == "no") {
+      c.*field = false;
+    } else {
+      return "must be true or false";
+    }
+    return {};
+  };
+}
+
+// A duration given in seconds, fractions allowed ("2", "0.25").
+Setter seconds_in(std::chrono::milliseconds Config::*field, double lo, double hi) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    v = trim(v);
+    double s = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), s);
+    if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || s < lo || s > hi) {
+      return fmt::format("must be a number of seconds in [{}, {}]", lo, hi);
+    }
+    c.*field = std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0 + 0.5));
+    return {};
+  };
+}
+
 Setter text(std::string Config::*field, bool allow_empty = false) {
   return [=](Config& c, std::string_view v) -> std::string {
     v = trim(v);
@@ -146,11 +174,21 @@ const std::vector<Row>& rows() {
       {"ORG_CREATION", one_of(&Config::org_creation, {"open", "admin"})},
       {"AUTH_HASH_THREADS", int_in(&Config::auth_hash_threads, 1, 64)},
       {"AUTH_HASH_QUEUE", int_in(&Config::auth_hash_queue, 1, 100'000)},
+      {"AUTH_CACHE_TTL_MS", ms_in(&Config::auth_cache_ttl, 0, 60'000)},
       {"PAYMENT_WEBHOOK_SECRET", secret(&Config::payment_webhook_secret)},
       {"VENUE_MAX_SEATS", int_in(&Config::venue_max_seats, 1, 1'000'000)},
       {"GA_CAPACITY_SLOTS", int_in(&Config::ga_capacity_slots, 1, 256)},
       {"SEATMAP_CACHE_TTL_MS", ms_in(&Config::seatmap_cache_ttl, 0, 3'600'000)},
       {"SEATMAP_CACHE_MAX_EVENTS", int_in(&Config::seatmap_cache_max_events, 1, 100'000)},
+      {"RESERVATION_TTL_SECONDS", int_in(&Config::reservation_ttl_seconds, 5, 86'400)},
+      {"RESERVATION_MAX_SEATS", int_in(&Config::reservation_max_seats, 1, 1'000)},
+      {"RESERVATION_MAX_ACTIVE_PER_USER_EVENT",
+       int_in(&Config::reservation_max_active_per_user_event, 1, 1'000)},
+      {"RESERVE_LOCK_TIMEOUT_MS", ms_in(&Config::reserve_lock_timeout, 1, 60'000)},
+      {"WORKERS_ENABLED", boolean(&Config::workers_enabled)},
+      {"RESERVATION_EXPIRY_INTERVAL_SECONDS",
+       seconds_in(&Config::reservation_expiry_interval, 0.01, 600)},
+      {"RESERVATION_EXPIRY_BATCH", int_in(&Config::reservation_expiry_batch, 1, 100'000)},
   };
   return kRows;
 }

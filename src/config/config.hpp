@@ -70,6 +70,8 @@ struct Config {
       "open";                 // open: any user creates organizations; admin: SUPER_ADMIN only
   int auth_hash_threads = 2;  // Argon2id workers (64 MiB each while hashing)
   int auth_hash_queue = 64;   // hashing jobs queued or running before 503
+  // Reuse of a session's loaded rights (0 = a query per request); see iam::Settings.
+  std::chrono::milliseconds auth_cache_ttl{1'000};
   Secret payment_webhook_secret;
 
   // Inventory
@@ -81,6 +83,18 @@ struct Config {
   // can get if an invalidation is lost (Redis down, a message missed while subscribing).
   std::chrono::milliseconds seatmap_cache_ttl{5'000};
   int seatmap_cache_max_events = 256;
+
+  // Reservations
+  int reservation_ttl_seconds = 300;  // how long a hold lasts (database clock)
+  int reservation_max_seats = 10;     // seats plus general-admission units per reservation
+  int reservation_max_active_per_user_event = 1;
+  // Longest wait for a row lock inside a reservation; past it the request fails fast.
+  std::chrono::milliseconds reserve_lock_timeout{200};
+
+  // Workers (run inside `serve` unless disabled)
+  bool workers_enabled = true;
+  std::chrono::milliseconds reservation_expiry_interval{2'000};  // set in (fractional) seconds
+  int reservation_expiry_batch = 500;
 
   bool is_production() const noexcept { return node_env == "production"; }
   // JWT_SECRET, or the development-only secret when it is unset outside production.

@@ -88,7 +88,7 @@ Response ok(const Request& req, const boost::json::value& data, std::string_view
 
 // A list's validator covers its total too: the same items with another total (rows added on a
 // later page) must not answer 304.
-std::string list_etag(std::string_view data_json, const Page& page) {
+static std::string list_etag(std::string_view data_json, const Page& page) {
   std::string tagged(data_json);
   tagged += '#';
   tagged += std::to_string(page.total);
@@ -102,14 +102,18 @@ Response list(const Request& req, const boost::json::array& items, const Page& p
                         list_etag(data, page));
 }
 
-Response ok_rendered(const Request& req, std::string_view data_json, std::string etag) {
-  return render_success(req, data_json, "OK", bhttp::status::ok, {}, std::move(etag));
+Response ok_rendered(const Request& req, std::string_view data_json, std::string etag,
+                     bhttp::status status) {
+  return render_success(req, data_json, status == bhttp::status::created ? "Created" : "OK", status,
+                        {}, std::move(etag));
 }
 
 Response list_rendered(const Request& req, std::string_view data_json, std::string etag,
                        const Page& page) {
   // `etag` (computed once per rendered page) gains the total, as list_etag() does.
-  if (etag.size() > 1 && etag.back() == '"') {
+  if (etag.empty()) {
+    etag = list_etag(data_json, page);
+  } else if (etag.size() > 1 && etag.back() == '"') {
     etag.insert(etag.size() - 1, "-" + std::to_string(page.total));
   }
   return render_success(req, data_json, "OK", bhttp::status::ok, page_meta(page), std::move(etag));

@@ -35,7 +35,8 @@ Response list(const Request& req, const boost::json::array& items, const Page& p
 
 // The same with `data` already rendered (and its weak ETag computed) once for many readers, as
 // cached snapshots do.
-Response ok_rendered(const Request& req, std::string_view data_json, std::string etag);
+Response ok_rendered(const Request& req, std::string_view data_json, std::string etag,
+                     bhttp::status status = bhttp::status::ok);
 Response list_rendered(const Request& req, std::string_view data_json, std::string etag,
                        const Page& page);
 

@@ -43,7 +43,7 @@ DbError error_from_result(const PGresult* res) {
   std::string message = res ? PQresultErrorMessage(res) : "no result";
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
   return DbError(m.kind, m.code, state, field(res, PG_DIAG_CONSTRAINT_NAME),
-                 "postgres " + state + ": " + message);
+                 "postgres " + state + ": " + message, field(res, PG_DIAG_MESSAGE_PRIMARY));
 }
 
 DbError connection_error(const std::string& detail) {

@@ -14,13 +14,17 @@ namespace ticketd::infra::pg {
 class DbError : public core::InfraError {
  public:
   DbError(core::ErrorKind kind, std::string code, std::string sqlstate, std::string constraint,
-          const std::string& detail)
+          const std::string& detail, std::string primary = {})
       : core::InfraError(kind, std::move(code), detail),
         sqlstate_(std::move(sqlstate)),
-        constraint_(std::move(constraint)) {}
+        constraint_(std::move(constraint)),
+        primary_(std::move(primary)) {}
 
   const std::string& sqlstate() const noexcept { return sqlstate_; }
   const std::string& constraint() const noexcept { return constraint_; }
+  // The server's primary message alone (what a function's RAISE said), for outcomes that
+  // database functions report as errors so that their writes roll back.
+  const std::string& primary() const noexcept { return primary_; }
   bool is_unique_violation() const noexcept { return sqlstate_ == "23505"; }
   // Serialization failure or deadlock: the whole transaction may be retried.
   bool is_retryable() const noexcept { return sqlstate_ == "40001" || sqlstate_ == "40P01"; }
@@ -29,6 +33,7 @@ class DbError : public core::InfraError {
  private:
   std::string sqlstate_;
   std::string constraint_;
+  std::string primary_;
 };
 
 // Builds the error for a failed result (sqlstate, constraint and message from the result).

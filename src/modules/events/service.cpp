@@ -1,6 +1,7 @@
 #include "modules/events/service.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/errors.hpp"
 #include "modules/iam/policy.hpp"
@@ -82,6 +83,27 @@ asio::awaitable<void> Service::announce(std::string event_id, std::string type,
   // Awaited: once the writer has its answer, other instances have been told (Redis pushes to
   // subscribers before it replies to PUBLISH).
   co_await hub_.publish(std::move(event_id), std::move(payload));
+}
+
+asio::awaitable<void> Service::seats_changed(std::string event_id, std::string type,
+                                             std::string reservation_id, std::string seats_json) {
+  cache_.invalidate(event_id);
+  // SPEC §7 seat.updated; `version` orders an event's messages (milliseconds of the change).
+  const auto version = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  std::string payload = R"({"eventId":")" + event_id + R"(","version":)" + std::to_string(version) +
+                        R"(,"type":")" + type + R"(","reservationId":")" + reservation_id +
+                        R"(","origin":")" + hub_.instance_id() + R"(","seats":)" + seats_json + "}";
+  co_await hub_.publish(std::move(event_id), std::move(payload));
+}
+
+asio::awaitable<Event> Service::staff_view(const core::Principal& caller, std::string event_id) {
+  auto event = co_await repo_.find(std::move(event_id));
+  if (!event || iam::decide(caller, event->org_id, OrgAction::kRead) != Decision::kAllow) {
+    throw not_found("Event");
+  }
+  co_return std::move(*event);
 }
 
 asio::awaitable<Event> Service::create(const core::Principal& caller, NewEvent e,

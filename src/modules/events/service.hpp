@@ -68,6 +68,15 @@ class Service {
   boost::asio::awaitable<std::shared_ptr<const Rendered>> seats(const core::Principal* caller,
                                                                 std::string event_id, SeatQuery q);
 
+  // For other modules, after they committed a change to an event's seats (holds, releases,
+  // sales): drops this instance's snapshot and announces the change on the event's realtime
+  // channel (SPEC §7 seat.updated payload). `seats_json`: [{id, status, reservedUntil}].
+  // Never throws for Redis trouble: the change is committed whatever happens here.
+  boost::asio::awaitable<void> seats_changed(std::string event_id, std::string type,
+                                             std::string reservation_id, std::string seats_json);
+  // The event, when the caller may read its staff data (reservations, orders): 404 otherwise.
+  boost::asio::awaitable<Event> staff_view(const core::Principal& caller, std::string event_id);
+
  private:
   // The snapshot of an event the caller may read (404 otherwise).
   boost::asio::awaitable<std::shared_ptr<const Snapshot>> readable(const core::Principal* caller,

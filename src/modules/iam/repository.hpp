@@ -27,6 +27,7 @@ struct LoadedPrincipal {
   core::Principal principal;
   User user;
   Authorization authorization;
+  bool from_cache = false;  // reused from an earlier request rather than read just now
 };
 
 class Repository {

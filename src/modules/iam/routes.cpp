@@ -131,7 +131,10 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                const auto& caller = req.require_principal();
                using Loaded = std::shared_ptr<const LoadedPrincipal>;
                Loaded loaded;
-               if (const auto* cached = std::any_cast<Loaded>(&req.auth_details())) {
+               // Reuses what authentication read for this request; rights reused from the
+               // cache are read again, so /me always shows the current state.
+               const auto* cached = std::any_cast<Loaded>(&req.auth_details());
+               if (cached != nullptr && !(*cached)->from_cache) {
                  loaded = *cached;
                } else {
                  auto fresh = co_await service.describe(caller);

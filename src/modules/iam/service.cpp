@@ -132,6 +132,8 @@ asio::awaitable<AuthResult> Service::refresh(std::string refresh_token, ClientIn
     const bool revoked = co_await repo_.revoke_family_of_reused(old_hash);
     if (revoked) {
       core::log::warn("refresh token reused: session family revoked", {{"ip", client.ip}});
+      // Which family is not known here; theft detection is rare, so forget every session.
+      forget_if([](const std::string&) { return true; });
     }
     throw invalid_refresh();
   }
@@ -150,6 +152,35 @@ asio::awaitable<void> Service::logout(const core::Principal* caller,
   }
   if (!family) throw invalid_refresh();
   co_await repo_.revoke_family(*family, "LOGOUT");
+  const std::string suffix = "|" + *family;
+  forget_if([&suffix](const std::string& key) { return key.ends_with(suffix); });
+}
+
+std::optional<LoadedPrincipal> Service::cached(const std::string& key) {
+  if (settings_.principal_cache_ttl.count() == 0) return std::nullopt;
+  std::lock_guard lock(cache_mutex_);
+  auto it = cache_.find(key);
+  if (it == cache_.end() || it->second.expires <= std::chrono::steady_clock::now()) {
+    return std::nullopt;
+  }
+  return it->second.loaded;
+}
+
+void Service::remember(const std::string& key, const LoadedPrincipal& loaded) {
+  if (settings_.principal_cache_ttl.count() == 0) return;
+  std::lock_guard lock(cache_mutex_);
+  if (cache_.size() >= kMaxCached) cache_.clear();  // bounded; refilled by the next requests
+  cache_[key] = Cached{loaded, std::chrono::steady_clock::now() + settings_.principal_cache_ttl};
+}
+
+void Service::forget_if(const std::function<bool(const std::string& key)>& pred) {
+  std::lock_guard lock(cache_mutex_);
+  std::erase_if(cache_, [&pred](const auto& entry) { return pred(entry.first); });
+}
+
+void Service::forget_user(const std::string& user_id) {
+  const std::string prefix = user_id + "|";
+  forget_if([&prefix](const std::string& key) { return key.starts_with(prefix); });
 }
 
 asio::awaitable<LoadedPrincipal> Service::authenticate(std::string_view bearer) {
@@ -168,9 +199,15 @@ asio::awaitable<LoadedPrincipal> Service::authenticate(std::string_view bearer) 
   if (!core::is_uuid(verified.claims->user_id) || !core::is_uuid(verified.claims->session_id)) {
     throw invalid_token("Token is malformed or its signature is invalid");
   }
+  const std::string key = verified.claims->user_id + "|" + verified.claims->session_id;
+  if (auto hit = cached(key)) {
+    hit->from_cache = true;
+    co_return std::move(*hit);
+  }
   auto loaded =
       co_await repo_.load_principal(verified.claims->user_id, verified.claims->session_id);
   if (!loaded) throw invalid_token("Session has ended");
+  remember(key, *loaded);
   co_return std::move(*loaded);
 }
 
@@ -190,6 +227,7 @@ asio::awaitable<LoadedPrincipal> Service::describe(const core::Principal& caller
   }
   auto loaded = co_await repo_.load_principal(caller.user_id, caller.session_id);
   if (!loaded) throw invalid_token("Session has ended");
+  remember(caller.user_id + "|" + caller.session_id, *loaded);  // /me refreshes the cache
   co_return std::move(*loaded);
 }
 

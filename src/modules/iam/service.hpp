@@ -1,8 +1,12 @@
 #pragma once
 // Registration, login, token rotation, logout and request authentication. No HTTP types here.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "core/cpu_pool.hpp"
 #include "core/principal.hpp"
@@ -16,6 +20,10 @@ struct Settings {
   TokenSettings tokens;
   std::int64_t refresh_ttl_seconds = 30 * 86400;
   std::string bootstrap_super_admin_email;  // lowercased; empty = none
+  // How long a session's loaded rights are reused (AUTH_CACHE_TTL_MS; 0 = load on every
+  // request). Changes made through this instance apply at once; changes made elsewhere (another
+  // instance's logout, a role granted from the command line) within this time.
+  std::chrono::milliseconds principal_cache_ttl{1'000};
 };
 
 struct RegisterInput {
@@ -52,14 +60,29 @@ class Service {
   // `ticketd admin grant-super-admin` and BOOTSTRAP_SUPER_ADMIN_EMAIL. False when no such user.
   boost::asio::awaitable<bool> grant_super_admin(std::string email, std::string actor);
 
+  // Drops the cached rights of a user whose memberships or roles just changed.
+  void forget_user(const std::string& user_id);
+
  private:
   boost::asio::awaitable<AuthResult> issue(LoadedPrincipal loaded, std::string refresh_token);
   NewSession new_session(const std::string& user_id, const std::string& family_id,
                          const std::string& token, const ClientInfo& client) const;
 
+  // Sessions' loaded rights, so an authenticated request costs no query while fresh.
+  struct Cached {
+    LoadedPrincipal loaded;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::optional<LoadedPrincipal> cached(const std::string& key);
+  void remember(const std::string& key, const LoadedPrincipal& loaded);
+  void forget_if(const std::function<bool(const std::string& key)>& pred);
+
   Repository& repo_;
   core::CpuPool& cpu_;
   Settings settings_;
+  std::mutex cache_mutex_;
+  std::unordered_map<std::string, Cached> cache_;  // "userId|sessionFamilyId"
+  static constexpr std::size_t kMaxCached = 100'000;
   std::string dummy_hash_;  // verified for unknown emails so both failures cost the same
 };
 

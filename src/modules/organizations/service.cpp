@@ -51,6 +51,7 @@ asio::awaitable<Organization> Service::create(const core::Principal& caller, std
     throw ApiError(ErrorKind::kConflict, "SLUG_TAKEN", "An organization with this slug exists",
                    {{"SLUG_TAKEN", "slug", "Choose another slug"}});
   }
+  rights_changed(caller.user_id);
   co_return std::move(*org);
 }
 
@@ -90,6 +91,7 @@ asio::awaitable<Member> Service::add_member(const core::Principal& caller, std::
     case AddOutcome::kAdded:
       break;
   }
+  rights_changed(member->user_id);
   co_return std::move(*member);
 }
 
@@ -110,18 +112,20 @@ asio::awaitable<Member> Service::change_role(const core::Principal& caller, std:
     throw ApiError(ErrorKind::kConflict, "LAST_ADMIN",
                    "The organization must keep at least one ORG_ADMIN");
   }
+  rights_changed(member->user_id);
   co_return std::move(*member);
 }
 
 asio::awaitable<void> Service::remove_member(const core::Principal& caller, std::string org_id,
                                              std::string user_id, Actor actor) {
   iam::authorize(caller, org_id, OrgAction::kManage, kOrg);
-  const auto outcome = co_await repo_.remove_member(org_id, std::move(user_id), std::move(actor));
+  const auto outcome = co_await repo_.remove_member(org_id, user_id, std::move(actor));
   if (outcome == ChangeOutcome::kNotMember) throw not_found("Member");
   if (outcome == ChangeOutcome::kLastAdmin) {
     throw ApiError(ErrorKind::kConflict, "LAST_ADMIN",
                    "The organization must keep at least one ORG_ADMIN");
   }
+  rights_changed(user_id);
 }
 
 asio::awaitable<CreatedApiKey> Service::create_api_key(const core::Principal& caller,

@@ -2,6 +2,7 @@
 // Organization rules: creation (creator becomes ORG_ADMIN), membership management with the
 // last-admin guard, API keys. Every call authorizes through iam::authorize first.
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,12 @@ class Service {
   Service(Repository& repo, bool admin_only_creation)
       : repo_(repo), admin_only_creation_(admin_only_creation) {}
 
+  // Called with a user's id after their memberships changed (creating an organization, being
+  // added, re-roled or removed), so cached rights are reloaded (iam::Service::forget_user).
+  void on_rights_changed(std::function<void(const std::string& user_id)> fn) {
+    rights_changed_ = std::move(fn);
+  }
+
   boost::asio::awaitable<Organization> create(const core::Principal& caller, std::string name,
                                               std::string slug, Actor actor);
   boost::asio::awaitable<Listing<Organization>> list(const core::Principal& caller, Page page);
@@ -61,8 +68,13 @@ class Service {
                                               std::string key_id, Actor actor);
 
  private:
+  void rights_changed(const std::string& user_id) const {
+    if (rights_changed_) rights_changed_(user_id);
+  }
+
   Repository& repo_;
   bool admin_only_creation_;
+  std::function<void(const std::string& user_id)> rights_changed_;
 };
 
 // Slug rule of SPEC: 3–64 of [a-z0-9-], starting and ending with a letter or digit.

@@ -1,0 +1,189 @@
+#include "modules/reservations/repository.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "infra/pg/array.hpp"
+#include "infra/pg/errors.hpp"
+
+namespace ticketd::reservations {
+
+namespace asio = boost::asio;
+using infra::pg::ArrayLiteral;
+using infra::pg::Params;
+using infra::pg::Statement;
+
+namespace {
+
+constexpr Statement kReserve{"reservation_reserve", R"sql(
+SELECT o_outcome, o_reservation::text, o_seats::text, o_detail::text, o_reservation->>'id'
+FROM reserve($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7::int[], $8, $9, $10, $11))sql"};
+
+constexpr Statement kFind{"reservation_find", R"sql(
+SELECT user_id, org_id, event_id, status, reservation_json(id)::text FROM reservations
+WHERE id = $1)sql"};
+
+constexpr Statement kListForUser{"reservation_list_for_user", R"sql(
+SELECT reservation_json(id)::text, count(*) OVER () FROM reservations
+WHERE user_id = $1
+ORDER BY created_at DESC, id
+LIMIT $2 OFFSET $3)sql"};
+
+constexpr Statement kCountForUser{"reservation_count_for_user",
+                                  "SELECT count(*) FROM reservations WHERE user_id = $1"};
+
+constexpr Statement kListForEvent{"reservation_list_for_event", R"sql(
+SELECT reservation_json(id)::text, count(*) OVER () FROM reservations
+WHERE event_id = $1 AND ($2::text IS NULL OR status = $2)
+ORDER BY created_at DESC, id
+LIMIT $3 OFFSET $4)sql"};
+
+constexpr Statement kCountForEvent{"reservation_count_for_event", R"sql(
+SELECT count(*) FROM reservations WHERE event_id = $1 AND ($2::text IS NULL OR status = $2))sql"};
+
+constexpr Statement kCancel{"reservation_cancel",
+                            "SELECT cancel_reservation($1, $2, $3::jsonb)::text"};
+
+constexpr Statement kExpire{"reservation_expire", "SELECT expire_reservations($1, $2)::text"};
+
+std::string id_array(const std::vector<std::string>& ids) {
+  ArrayLiteral a;
+  for (const auto& id : ids) a.add(id);
+  return std::move(a).str();
+}
+
+std::vector<std::string> strings(const boost::json::value& v) {
+  std::vector<std::string> out;
+  if (!v.is_array()) return out;
+  for (const auto& x : v.as_array()) {
+    if (x.is_string()) out.emplace_back(x.as_string());
+  }
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
+  ArrayLiteral types, quantities;
+  for (const auto& item : in.items) {
+    types.add(item.ticket_type_id);
+    quantities.add(item.quantity);
+  }
+  Params params(in.user_id, in.event_id, in.idempotency_key, in.request_hash, id_array(in.seat_ids),
+                std::move(types).str(), std::move(quantities).str(), limits_.ttl_seconds,
+                limits_.max_active_per_user_event,
+                static_cast<std::int64_t>(limits_.lock_timeout.count()), in.correlation_id);
+  ReserveResult out;
+  std::optional<infra::pg::DbError> refused;
+  try {
+    auto r = co_await pool_.query(kReserve, params);
+    const auto outcome = r.text(0, 0);
+    if (outcome == "CREATED") {
+      out.outcome = Outcome::kCreated;
+    } else if (outcome == "REPLAYED") {
+      out.outcome = Outcome::kReplayed;
+    } else if (outcome == "KEY_REUSED") {
+      out.outcome = Outcome::kKeyReused;
+    } else if (outcome == "EVENT_NOT_FOUND") {
+      out.outcome = Outcome::kEventNotFound;
+    } else if (outcome == "NOT_ON_SALE") {
+      out.outcome = Outcome::kNotOnSale;
+    } else if (outcome == "ACTIVE_LIMIT") {
+      out.outcome = Outcome::kActiveLimit;
+    } else {
+      out.outcome = Outcome::kUnknownTicketType;
+    }
+    out.reservation = r.string(0, 1);
+    out.seats = r.string(0, 2);
+    out.detail = r.string(0, 3);
+    out.reservation_id = r.string(0, 4);
+    co_return out;
+  } catch (const infra::pg::DbError& e) {
+    // The function raises the outcomes that must roll its writes back (TD409); a lock wait past
+    // the limit (55P03) or a deadlock with another multi-seat request (40P01) aborts it.
+    if (e.sqlstate() != "TD409" && !e.is_lock_timeout() && !e.is_retryable()) throw;
+    refused = e;
+  }
+  if (refused->sqlstate() != "TD409") {
+    out.outcome = Outcome::kLockTimeout;
+    co_return out;
+  }
+  const auto detail = boost::json::parse(refused->primary());
+  const auto& outcome = detail.at("outcome").as_string();
+  out.outcome = outcome == "SOLD_OUT" ? Outcome::kSoldOut : Outcome::kSeatUnavailable;
+  out.detail = boost::json::serialize(detail);
+  co_return out;
+}
+
+asio::awaitable<std::optional<Found>> Repository::find(std::string id) {
+  Params params(id);
+  auto r = co_await pool_.query(kFind, params);
+  if (r.empty()) co_return std::nullopt;
+  co_return Found{r.string(0, 0), r.string(0, 1), r.string(0, 2), r.string(0, 3), r.string(0, 4)};
+}
+
+asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::list_for_user(
+    std::string user_id, std::int64_t limit, std::int64_t offset) {
+  Params params(user_id, limit, offset);
+  auto r = co_await pool_.query(kListForUser, params);
+  std::vector<std::string> items;
+  std::int64_t total = 0;
+  for (int i = 0; i < r.rows(); ++i) {
+    items.push_back(r.string(i, 0));
+    total = r.int64(i, 1);
+  }
+  if (items.empty() && offset > 0) {
+    Params count(user_id);
+    auto c = co_await pool_.query(kCountForUser, count);
+    total = c.int64(0, 0);
+  }
+  co_return std::make_pair(std::move(items), total);
+}
+
+asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::list_for_event(
+    std::string event_id, std::optional<std::string> status, std::int64_t limit,
+    std::int64_t offset) {
+  Params params(event_id, status, limit, offset);
+  auto r = co_await pool_.query(kListForEvent, params);
+  std::vector<std::string> items;
+  std::int64_t total = 0;
+  for (int i = 0; i < r.rows(); ++i) {
+    items.push_back(r.string(i, 0));
+    total = r.int64(i, 1);
+  }
+  if (items.empty() && offset > 0) {
+    Params count(event_id, status);
+    auto c = co_await pool_.query(kCountForEvent, count);
+    total = c.int64(0, 0);
+  }
+  co_return std::make_pair(std::move(items), total);
+}
+
+asio::awaitable<Cancelled> Repository::cancel(std::string id, std::string correlation_id,
+                                              std::string actor_json) {
+  Params params(id, correlation_id, actor_json);
+  auto r = co_await pool_.query(kCancel, params);
+  const auto v = boost::json::parse(r.text(0, 0));
+  Cancelled out;
+  out.outcome = std::string(v.at("outcome").as_string());
+  if (const auto* res = v.as_object().if_contains("reservation")) {
+    out.reservation = boost::json::serialize(*res);
+  }
+  if (const auto* seats = v.as_object().if_contains("seats")) out.released_seats = strings(*seats);
+  co_return out;
+}
+
+asio::awaitable<std::vector<Expired>> Repository::expire(int batch, std::string correlation_id) {
+  Params params(batch, correlation_id);
+  auto r = co_await pool_.query(kExpire, params);
+  const auto v = boost::json::parse(r.text(0, 0));
+  std::vector<Expired> out;
+  for (const auto& x : v.as_array()) {
+    const auto& o = x.as_object();
+    out.push_back(Expired{std::string(o.at("reservationId").as_string()),
+                          std::string(o.at("eventId").as_string()), strings(o.at("seats"))});
+  }
+  co_return out;
+}
+
+}  // namespace ticketd::reservations

@@ -1,0 +1,44 @@
+#pragma once
+// SQL of reservations. The hot path is one call of the database function reserve()
+// (migration 0007) through a prepared statement: one round trip per reservation.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "infra/pg/pool.hpp"
+#include "modules/reservations/model.hpp"
+
+namespace ticketd::reservations {
+
+struct Limits {
+  int ttl_seconds = 600;
+  int max_active_per_user_event = 1;
+  std::chrono::milliseconds lock_timeout{2'000};
+};
+
+class Repository {
+ public:
+  Repository(infra::pg::Pool& pool, Limits limits) : pool_(pool), limits_(limits) {}
+
+  boost::asio::awaitable<ReserveResult> reserve(ReserveInput in);
+  boost::asio::awaitable<std::optional<Found>> find(std::string id);
+  // JSON objects of the page and the total.
+  boost::asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> list_for_user(
+      std::string user_id, std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> list_for_event(
+      std::string event_id, std::optional<std::string> status, std::int64_t limit,
+      std::int64_t offset);
+  boost::asio::awaitable<Cancelled> cancel(std::string id, std::string correlation_id,
+                                           std::string actor_json);
+  // One batch of the expiry worker (see expire_reservations in migration 0007).
+  boost::asio::awaitable<std::vector<Expired>> expire(int batch, std::string correlation_id);
+
+ private:
+  infra::pg::Pool& pool_;
+  Limits limits_;
+};
+
+}  // namespace ticketd::reservations
