@@ -76,6 +76,8 @@ bench: build services
 	@bench/run
 	@bench/auth
 	@bench/seatmap
+	@bench/reserve
+	@bench/onsale
 
 fmt:
 	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -78,6 +78,10 @@ std::string sha256_hex(std::string_view data) {
   return to_hex(digest, sizeof digest);
 }
 
+std::uint32_t random_below(std::uint32_t bound) {
+  return bound == 0 ? 0 : randombytes_uniform(bound);
+}
+
 std::string weak_etag(std::string_view payload) {
   return "W/\"" + blake2b_hex(payload, 16) + "\"";
 }

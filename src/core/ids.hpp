@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -9,6 +10,9 @@ std::string new_uuid();
 
 // True for the canonical 8-4-4-4-12 hex form, any case. Path ids that fail this answer 404.
 bool is_uuid(std::string_view s) noexcept;
+
+// A uniform random number in [0, bound) (jitter, sampling), from libsodium's CSPRNG.
+std::uint32_t random_below(std::uint32_t bound);
 
 // `n` random bytes as lowercase hex (request ids, opaque tokens).
 std::string random_hex(std::size_t n);

@@ -333,6 +333,31 @@ asio::awaitable<void> event_updated(Tx& tx, const std::string& event_id, boost::
   co_await infra::outbox::append(tx, ev, actor);
 }
 
+// A ticket-type change bumps the inventory version and tells consumers (event.updated).
+asio::awaitable<void> ticket_types_changed(Tx& tx, const std::string& event_id,
+                                           const core::Actor& actor) {
+  Params bump(event_id);
+  co_await tx.query(kBumpVersion, bump);
+  boost::json::array changes;
+  changes.emplace_back("ticketTypes");
+  co_await event_updated(tx, event_id, std::move(changes), actor);
+}
+
+// Runs a ticket-type write; a taken code (unique violation, rolled back) is an outcome.
+template <typename Body>
+asio::awaitable<TicketTypeWrite> write_ticket_type(infra::pg::Pool& pool, Body& body) {
+  TicketTypeWrite result;
+  bool code_taken = false;
+  try {
+    result = co_await pool.transact(body);
+  } catch (const infra::pg::DbError& e) {
+    if (!e.is_unique_violation()) throw;
+    code_taken = true;
+  }
+  if (code_taken) result = TicketTypeWrite{TicketTypeWrite::kCodeTaken, {}, {}};
+  co_return result;
+}
+
 }  // namespace
 
 asio::awaitable<std::optional<Event>> Repository::find(std::string event_id) {
@@ -514,22 +539,10 @@ asio::awaitable<TicketTypeWrite> Repository::create_ticket_type(std::string even
       co_await tx.query(kInsertSlots, slot_params);
     }
     co_await bind_seats(tx, event_id, out.id, t.seats);
-    Params bump(event_id);
-    co_await tx.query(kBumpVersion, bump);
-    boost::json::array changes;
-    changes.emplace_back("ticketTypes");
-    co_await event_updated(tx, event_id, std::move(changes), actor);
+    co_await ticket_types_changed(tx, event_id, actor);
     co_return out;
   };
-  W result;
-  bool code_taken = false;
-  try {
-    result = co_await pool_.transact(body);
-  } catch (const infra::pg::DbError& e) {
-    if (!e.is_unique_violation()) throw;
-    code_taken = true;
-  }
-  if (code_taken) result = W{W::kCodeTaken, {}, {}};
+  auto result = co_await write_ticket_type(pool_, body);
   co_return result;
 }
 
@@ -574,22 +587,10 @@ asio::awaitable<TicketTypeWrite> Repository::update_ticket_type(std::string even
                   p.price_cents, p.fees_cents, p.total_capacity);
     co_await tx.query(kUpdateTicketType, update);
     co_await bind_seats(tx, event_id, id, p.seats);
-    Params bump(event_id);
-    co_await tx.query(kBumpVersion, bump);
-    boost::json::array changes;
-    changes.emplace_back("ticketTypes");
-    co_await event_updated(tx, event_id, std::move(changes), actor);
+    co_await ticket_types_changed(tx, event_id, actor);
     co_return out;
   };
-  W result;
-  bool code_taken = false;
-  try {
-    result = co_await pool_.transact(body);
-  } catch (const infra::pg::DbError& e) {
-    if (!e.is_unique_violation()) throw;
-    code_taken = true;
-  }
-  if (code_taken) result = W{W::kCodeTaken, {}, {}};
+  auto result = co_await write_ticket_type(pool_, body);
   co_return result;
 }
 

@@ -48,6 +48,29 @@ std::vector<core::FieldError> positions(const std::vector<std::size_t>& at, std:
                  std::move(errors));
 }
 
+// Turns a ticket-type write that did not happen into its answer; `missing` names what a
+// kNotFound refers to.
+void check_write(const TicketTypeWrite& write, std::string_view missing) {
+  switch (write.outcome) {
+    case TicketTypeWrite::kOk:
+      return;
+    case TicketTypeWrite::kUnknownIds:
+      throw_unknown(write.unknown);
+    case TicketTypeWrite::kCodeTaken:
+      throw ApiError(ErrorKind::kConflict, "TICKET_TYPE_CODE_TAKEN",
+                     "Another ticket type of this event has that code",
+                     {{"TICKET_TYPE_CODE_TAKEN", "code", "already used in this event"}});
+    case TicketTypeWrite::kBelowHeld:
+      throw ApiError(ErrorKind::kConflict, "CAPACITY_BELOW_HELD",
+                     "The capacity cannot go below the units already reserved or sold",
+                     {{"CAPACITY_BELOW_HELD", "totalCapacity", "below reserved + sold"}});
+    case TicketTypeWrite::kCancelled:
+      throw cancelled();
+    case TicketTypeWrite::kNotFound:
+      throw not_found(missing);
+  }
+}
+
 bool may_read(const core::Principal* caller, const Event& e) {
   if (e.public_visible()) return true;
   return caller != nullptr && iam::decide(*caller, e.org_id, OrgAction::kRead) == Decision::kAllow;
@@ -207,21 +230,7 @@ asio::awaitable<TicketType> Service::create_ticket_type(const core::Principal& c
   if (event.status == "CANCELLED") throw cancelled();
   auto write = co_await repo_.create_ticket_type(event_id, event.org_id, std::move(t),
                                                  settings_.ga_capacity_slots, std::move(actor));
-  switch (write.outcome) {
-    case TicketTypeWrite::kOk:
-      break;
-    case TicketTypeWrite::kUnknownIds:
-      throw_unknown(write.unknown);
-    case TicketTypeWrite::kCodeTaken:
-      throw ApiError(ErrorKind::kConflict, "TICKET_TYPE_CODE_TAKEN",
-                     "Another ticket type of this event has that code",
-                     {{"TICKET_TYPE_CODE_TAKEN", "code", "already used in this event"}});
-    case TicketTypeWrite::kCancelled:
-      throw cancelled();
-    case TicketTypeWrite::kBelowHeld:
-    case TicketTypeWrite::kNotFound:
-      throw not_found("Event");
-  }
+  check_write(write, "Event");
   std::string type = "ticket_types.changed";
   std::string no_seats;
   co_await announce(event_id, std::move(type), std::move(no_seats));
@@ -248,24 +257,7 @@ asio::awaitable<TicketType> Service::update_ticket_type(const core::Principal& c
                    {{"SEATED_HAS_NO_CAPACITY", "totalCapacity", "only for general admission"}});
   }
   auto write = co_await repo_.update_ticket_type(event_id, id, std::move(p), std::move(actor));
-  switch (write.outcome) {
-    case TicketTypeWrite::kOk:
-      break;
-    case TicketTypeWrite::kUnknownIds:
-      throw_unknown(write.unknown);
-    case TicketTypeWrite::kCodeTaken:
-      throw ApiError(ErrorKind::kConflict, "TICKET_TYPE_CODE_TAKEN",
-                     "Another ticket type of this event has that code",
-                     {{"TICKET_TYPE_CODE_TAKEN", "code", "already used in this event"}});
-    case TicketTypeWrite::kBelowHeld:
-      throw ApiError(ErrorKind::kConflict, "CAPACITY_BELOW_HELD",
-                     "The capacity cannot go below the units already reserved or sold",
-                     {{"CAPACITY_BELOW_HELD", "totalCapacity", "below reserved + sold"}});
-    case TicketTypeWrite::kNotFound:
-      throw not_found("Ticket type");
-    case TicketTypeWrite::kCancelled:
-      throw cancelled();
-  }
+  check_write(write, "Ticket type");
   std::string type = "ticket_types.changed";
   std::string no_seats;
   co_await announce(event_id, std::move(type), std::move(no_seats));

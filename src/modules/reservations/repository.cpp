@@ -61,6 +61,16 @@ std::vector<std::string> strings(const boost::json::value& v) {
   return out;
 }
 
+// Rows of (reservation JSON, count(*) OVER ()) as a page and its total.
+std::pair<std::vector<std::string>, std::int64_t> page_of(const infra::pg::Result& r) {
+  std::pair<std::vector<std::string>, std::int64_t> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    out.first.push_back(r.string(i, 0));
+    out.second = r.int64(i, 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
@@ -90,6 +100,10 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
       out.outcome = Outcome::kNotOnSale;
     } else if (outcome == "ACTIVE_LIMIT") {
       out.outcome = Outcome::kActiveLimit;
+    } else if (outcome == "SEAT_UNAVAILABLE") {
+      out.outcome = Outcome::kSeatUnavailable;
+    } else if (outcome == "SOLD_OUT") {
+      out.outcome = Outcome::kSoldOut;
     } else {
       out.outcome = Outcome::kUnknownTicketType;
     }
@@ -126,18 +140,13 @@ asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::l
     std::string user_id, std::int64_t limit, std::int64_t offset) {
   Params params(user_id, limit, offset);
   auto r = co_await pool_.query(kListForUser, params);
-  std::vector<std::string> items;
-  std::int64_t total = 0;
-  for (int i = 0; i < r.rows(); ++i) {
-    items.push_back(r.string(i, 0));
-    total = r.int64(i, 1);
-  }
-  if (items.empty() && offset > 0) {
+  auto page = page_of(r);
+  if (page.first.empty() && offset > 0) {  // past the end: the window count has no row to ride on
     Params count(user_id);
     auto c = co_await pool_.query(kCountForUser, count);
-    total = c.int64(0, 0);
+    page.second = c.int64(0, 0);
   }
-  co_return std::make_pair(std::move(items), total);
+  co_return page;
 }
 
 asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::list_for_event(
@@ -145,18 +154,13 @@ asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::l
     std::int64_t offset) {
   Params params(event_id, status, limit, offset);
   auto r = co_await pool_.query(kListForEvent, params);
-  std::vector<std::string> items;
-  std::int64_t total = 0;
-  for (int i = 0; i < r.rows(); ++i) {
-    items.push_back(r.string(i, 0));
-    total = r.int64(i, 1);
-  }
-  if (items.empty() && offset > 0) {
+  auto page = page_of(r);
+  if (page.first.empty() && offset > 0) {
     Params count(event_id, status);
     auto c = co_await pool_.query(kCountForEvent, count);
-    total = c.int64(0, 0);
+    page.second = c.int64(0, 0);
   }
-  co_return std::make_pair(std::move(items), total);
+  co_return page;
 }
 
 asio::awaitable<Cancelled> Repository::cancel(std::string id, std::string correlation_id,

@@ -1,6 +1,9 @@
 #include "modules/reservations/service.hpp"
 
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <chrono>
 #include <map>
@@ -18,6 +21,8 @@ using iam::Decision;
 using iam::OrgAction;
 
 namespace {
+
+constexpr int kLockRetries = 3;
 
 ApiError not_found() {
   return ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Reservation not found");
@@ -185,7 +190,18 @@ asio::awaitable<Reserved> Service::reserve(const core::Principal& caller, Reserv
   in.items = request.items;
   in.correlation_id = actor.request_id;
   const auto start = std::chrono::steady_clock::now();
-  auto result = co_await repo_.reserve(std::move(in));
+  auto result = co_await repo_.reserve(in);
+  // A lock wait past RESERVE_LOCK_TIMEOUT_MS (or a deadlock) is contention, not an answer:
+  // retry a few times after a short jittered pause (SPEC §5 "bounded retries"); the same
+  // idempotency key makes a retry safe. Only then report busy/unavailable.
+  for (int attempt = 1; attempt <= kLockRetries && result.outcome == Outcome::kLockTimeout;
+       ++attempt) {
+    auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer pause(executor);
+    pause.expires_after(std::chrono::milliseconds(5 * attempt + core::random_below(20)));
+    co_await pause.async_wait(asio::use_awaitable);
+    result = co_await repo_.reserve(in);
+  }
   latency_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   outcomes_.with({outcome_label(result.outcome)}).inc();
   if (result.outcome == Outcome::kReplayed)

@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/json/parse.hpp>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -163,7 +164,9 @@ TEST_F(ReservePg, AllOrNothingAndReplay) {
   // Seats 0 and 2 are free, 1 is held: nothing is taken, and the error names position 1.
   auto blocked = reserve(repo, input(w, 1, "key-second-001", {w.seats[0], w.seats[1], w.seats[2]}));
   ASSERT_EQ(blocked.outcome, Outcome::kSeatUnavailable);
-  EXPECT_NE(blocked.detail.find("\"index\":1"), std::string::npos) << blocked.detail;
+  const auto detail = boost::json::parse(blocked.detail);
+  ASSERT_EQ(detail.at("seats").as_array().size(), 1u) << blocked.detail;
+  EXPECT_EQ(detail.at("seats").at(0).at("index").to_number<int>(), 1) << blocked.detail;
   auto retry = reserve(repo, input(w, 1, "key-second-002", {w.seats[0], w.seats[2]}));
   EXPECT_EQ(retry.outcome, Outcome::kCreated);
 
@@ -198,17 +201,30 @@ TEST_F(ReservePg, GeneralAdmissionNeverExceedsCapacity) {
     else
       EXPECT_EQ(r.outcome, Outcome::kSoldOut);
   }
-  // Demand is 24 units for 10: every unit is sold, none twice; a request spanning slots works.
-  EXPECT_EQ(granted, 10);
-  auto held = rt.run([&]() -> asio::awaitable<std::int64_t> {
-    constexpr infra::pg::Statement kHeld{
-        "test_ga_held",
-        "SELECT sum(reserved) FROM event_ticket_type_slots WHERE ticket_type_id = $1"};
-    infra::pg::Params p(w.ga);
-    auto r = co_await pool.query(kHeld, p);
-    co_return r.int64(0, 0);
-  });
-  EXPECT_EQ(held, 10);
+  // Demand is 24 units for 10: never more than 10 granted, and what was granted is what the
+  // slots hold. (A racing request can be refused while units are only tentatively taken by one
+  // that then fails, so the race alone need not sell every unit.)
+  EXPECT_LE(granted, 10);
+  auto held = [&] {
+    return rt.run([&]() -> asio::awaitable<std::int64_t> {
+      constexpr infra::pg::Statement kHeld{
+          "test_ga_held",
+          "SELECT sum(reserved) FROM event_ticket_type_slots WHERE ticket_type_id = $1"};
+      infra::pg::Params p(w.ga);
+      auto r = co_await pool.query(kHeld, p);
+      co_return r.int64(0, 0);
+    });
+  };
+  EXPECT_EQ(held(), granted);
+  // What is left is sold exactly: the rest in one request (spanning slots), then nothing more.
+  if (granted < 10) {
+    auto rest = reserve(
+        repo, input(w, 0, "key-rest-" + core::new_uuid(), {}, {GaItem{w.ga, 10 - granted}}));
+    EXPECT_EQ(rest.outcome, Outcome::kCreated);
+  }
+  auto more = reserve(repo, input(w, 1, "key-more-" + core::new_uuid(), {}, {GaItem{w.ga, 1}}));
+  EXPECT_EQ(more.outcome, Outcome::kSoldOut);
+  EXPECT_EQ(held(), 10);
 }
 
 TEST_F(ReservePg, LockWaitsEndAtTheTimeout) {
@@ -253,19 +269,25 @@ TEST_F(ReservePg, ExpiryReleasesSeatsAndUnitsOnce) {
   auto r = reserve(repo, input(w, 0, "key-expiring-1", {w.seats[2]}, {GaItem{w.ga, 2}}));
   ASSERT_EQ(r.outcome, Outcome::kCreated);
   std::this_thread::sleep_for(std::chrono::milliseconds(1'200));
-  // Two workers at once: each due reservation is expired by exactly one of them.
-  std::string worker_a = "a", worker_b = "b";  // named: GCC 12 and prvalue coroutine arguments
-  auto a = asio::co_spawn(asio::make_strand(rt.ioc()), repo.expire(100, std::move(worker_a)),
-                          asio::use_future);
-  auto b = asio::co_spawn(asio::make_strand(rt.ioc()), repo.expire(100, std::move(worker_b)),
-                          asio::use_future);
+  // Two workers at once, batch after batch until nothing is due (the shared test database may
+  // hold other due reservations): each is expired by exactly one of them.
   std::size_t mine = 0;
-  for (auto* f : {&a, &b}) {
-    for (const auto& e : f->get()) {
-      if (e.event_id != w.event) continue;
-      ++mine;
-      EXPECT_EQ(e.released_seats, std::vector<std::string>{w.seats[2]});
+  for (;;) {
+    std::string worker_a = "a", worker_b = "b";  // named: GCC 12 and prvalue coroutine arguments
+    auto a = asio::co_spawn(asio::make_strand(rt.ioc()), repo.expire(500, std::move(worker_a)),
+                            asio::use_future);
+    auto b = asio::co_spawn(asio::make_strand(rt.ioc()), repo.expire(500, std::move(worker_b)),
+                            asio::use_future);
+    std::size_t batch = 0;
+    for (auto* f : {&a, &b}) {
+      for (const auto& e : f->get()) {
+        ++batch;
+        if (e.event_id != w.event) continue;
+        ++mine;
+        EXPECT_EQ(e.released_seats, std::vector<std::string>{w.seats[2]});
+      }
     }
+    if (batch == 0) break;
   }
   // (A ticketd running against the same database may have expired it first: what matters is
   // the final state below, with exactly one reservation.expired row.)
