@@ -11,6 +11,7 @@
 #include <boost/asio/use_future.hpp>
 #include <condition_variable>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -41,13 +42,21 @@
 #include "modules/organizations/repository.hpp"
 #include "modules/organizations/routes.hpp"
 #include "modules/organizations/service.hpp"
+#include "modules/payments/repository.hpp"
+#include "modules/payments/routes.hpp"
+#include "modules/payments/service.hpp"
+#include "modules/payments/simulated.hpp"
 #include "modules/realtime/hub.hpp"
 #include "modules/reservations/repository.hpp"
 #include "modules/reservations/routes.hpp"
 #include "modules/reservations/service.hpp"
+#include "modules/tickets/repository.hpp"
+#include "modules/tickets/routes.hpp"
+#include "modules/tickets/service.hpp"
 #include "modules/venues/repository.hpp"
 #include "modules/venues/routes.hpp"
 #include "modules/venues/service.hpp"
+#include "workers/payment_succeeded_consumer.hpp"
 #include "workers/reservation_expiry.hpp"
 
 namespace ticketd::app {
@@ -234,6 +243,32 @@ int serve(const config::Config& config) {
       workers::ReservationExpiry::Options{config.reservation_expiry_interval,
                                           config.reservation_expiry_batch},
       metrics);
+  tickets::Repository ticket_repo(pool);
+  tickets::Service ticket_service(ticket_repo, event_service,
+                                  config.effective_ticket_signing_secret(), metrics);
+  payments::Repository payment_repo(pool);
+  payments::Providers providers;
+  payments::SimulatedProvider* simulated = nullptr;
+  {
+    payments::SimulatedOptions o;
+    o.secrets = config.webhook_secrets();
+    o.tolerance_seconds = config.payment_webhook_tolerance_seconds;
+    o.checkout_base = config.api_base() + "/dev/payments";
+    auto provider = std::make_unique<payments::SimulatedProvider>(std::move(o));
+    // Verifying simulated webhooks stays on with the simulator off: only the checkout route
+    // (which makes money appear) is a development tool.
+    if (config.payment_simulator_enabled()) simulated = provider.get();
+    providers.add(std::move(provider));
+  }
+  payments::Service payment_service(payment_repo, providers, simulated, event_service, metrics);
+  workers::PaymentSucceededConsumer::Options consumer_options;
+  consumer_options.kafka = kafka_options(config);
+  consumer_options.group_id = config.kafka_consumer_group;
+  consumer_options.max_attempts = config.consumer_max_attempts;
+  consumer_options.backoff = config.consumer_backoff;
+  consumer_options.backoff_max = config.consumer_backoff_max;
+  workers::PaymentSucceededConsumer payment_consumer(ioc.get_executor(), ticket_service, producer,
+                                                     std::move(consumer_options), metrics);
   // Readiness checks: each answers quickly and never throws (a failure is "down").
   auto check_postgres = [&pool]() -> asio::awaitable<health::CheckResult> {
     try {
@@ -268,6 +303,10 @@ int serve(const config::Config& config) {
       co_return health::CheckResult{expiry.healthy(), expiry.describe()};
     };
     checks.push_back(health::Check{"reservation_expiry", check_expiry});
+    auto check_consumer = [&payment_consumer]() -> asio::awaitable<health::CheckResult> {
+      co_return health::CheckResult{payment_consumer.healthy(), payment_consumer.describe()};
+    };
+    checks.push_back(health::Check{"payment_succeeded_consumer", check_consumer});
   }
   health::Service health_service(std::move(checks), std::chrono::milliseconds(2'000));
 
@@ -292,7 +331,10 @@ int serve(const config::Config& config) {
         asio::detached);
   }
 
-  if (config.workers_enabled) expiry.start();
+  if (config.workers_enabled) {
+    expiry.start();
+    payment_consumer.start();
+  }
 
   http::Router router;
   health::register_routes(router, config.api_base(), health_service, metrics);
@@ -302,6 +344,9 @@ int serve(const config::Config& config) {
   events::register_routes(router, config.api_base(), event_service);
   reservations::register_routes(router, config.api_base(), reservation_service,
                                 reservations::RouteSettings{config.reservation_max_seats});
+  tickets::register_routes(router, config.api_base(), ticket_service);
+  payments::register_routes(router, config.api_base(), payment_service,
+                            payments::RouteSettings{simulated != nullptr});
   http::Dispatcher dispatcher(std::move(router), metrics);
   dispatcher.use(iam::authentication_middleware(iam_service));
 
@@ -322,6 +367,13 @@ int serve(const config::Config& config) {
     redis->stop();
     pool.close();
     return 1;
+  }
+  if (simulated != nullptr) {
+    // Known only now (PORT=0 picks a free port): the simulator calls this instance itself.
+    simulated->set_webhook_url(config.payment_simulator_webhook_url.empty()
+                                   ? "http://127.0.0.1:" + std::to_string(server.port()) +
+                                         config.api_base() + "/payments/webhook"
+                                   : config.payment_simulator_webhook_url);
   }
   core::log::info("listening", {{"host", config.host},
                                 {"port", server.port()},
@@ -348,6 +400,7 @@ int serve(const config::Config& config) {
           core::log::info("http server stopped", {{"openConnections", server.open_connections()}});
           if (config.workers_enabled) {
             co_await expiry.stop();
+            co_await payment_consumer.stop(std::chrono::seconds(15));
             core::log::info("workers stopped");
           }
           co_await hub.async_stop();

@@ -176,6 +176,15 @@ const std::vector<Row>& rows() {
       {"AUTH_HASH_QUEUE", int_in(&Config::auth_hash_queue, 1, 100'000)},
       {"AUTH_CACHE_TTL_MS", ms_in(&Config::auth_cache_ttl, 0, 60'000)},
       {"PAYMENT_WEBHOOK_SECRET", secret(&Config::payment_webhook_secret)},
+      {"PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
+       int_in(&Config::payment_webhook_tolerance_seconds, 1, 3'600)},
+      {"PAYMENT_SIMULATOR", one_of(&Config::payment_simulator, {"", "on", "off"})},
+      {"PAYMENT_SIMULATOR_WEBHOOK_URL", text(&Config::payment_simulator_webhook_url, true)},
+      {"TICKET_SIGNING_SECRET", secret(&Config::ticket_signing_secret)},
+      {"KAFKA_CONSUMER_GROUP", text(&Config::kafka_consumer_group)},
+      {"CONSUMER_MAX_ATTEMPTS", int_in(&Config::consumer_max_attempts, 1, 100)},
+      {"CONSUMER_BACKOFF_MS", ms_in(&Config::consumer_backoff, 1, 600'000)},
+      {"CONSUMER_BACKOFF_MAX_MS", ms_in(&Config::consumer_backoff_max, 1, 3'600'000)},
       {"VENUE_MAX_SEATS", int_in(&Config::venue_max_seats, 1, 1'000'000)},
       {"GA_CAPACITY_SLOTS", int_in(&Config::ga_capacity_slots, 1, 256)},
       {"SEATMAP_CACHE_TTL_MS", ms_in(&Config::seatmap_cache_ttl, 0, 3'600'000)},
@@ -204,8 +213,28 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
     if (c.payment_webhook_secret.empty()) {
       errors.emplace_back("PAYMENT_WEBHOOK_SECRET: must be set when NODE_ENV=production");
     }
+    if (c.ticket_signing_secret.reveal().size() < 32) {
+      errors.emplace_back(
+          "TICKET_SIGNING_SECRET: must be set to at least 32 characters when NODE_ENV=production");
+    }
+    if (c.payment_simulator == "on") {
+      errors.emplace_back("PAYMENT_SIMULATOR: must not be on when NODE_ENV=production");
+    }
   } else if (c.jwt_secret.empty()) {
     warnings.emplace_back("JWT_SECRET is not set: using a development-only secret");
+  }
+  for (const auto& s : c.webhook_secrets()) {
+    if (s.size() < 16) {
+      errors.emplace_back("PAYMENT_WEBHOOK_SECRET: each secret must be at least 16 characters");
+      break;
+    }
+  }
+  if (c.consumer_backoff_max < c.consumer_backoff) {
+    errors.emplace_back("CONSUMER_BACKOFF_MAX_MS: must not be smaller than CONSUMER_BACKOFF_MS");
+  }
+  if (!c.payment_simulator_webhook_url.empty() &&
+      !c.payment_simulator_webhook_url.starts_with("http://")) {
+    errors.emplace_back("PAYMENT_SIMULATOR_WEBHOOK_URL: must be an http:// URL");
   }
   if (c.http_layout_body_limit_bytes < c.http_body_limit_bytes) {
     errors.emplace_back(
@@ -230,6 +259,31 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
 std::string Config::effective_jwt_secret() const {
   if (!jwt_secret.empty()) return jwt_secret.reveal();
   return "ticketd-development-only-secret-never-use-in-production";
+}
+
+std::vector<std::string> Config::webhook_secrets() const {
+  std::vector<std::string> out;
+  std::string_view rest = payment_webhook_secret.reveal();
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const auto one = trim(rest.substr(0, comma));
+    if (!one.empty()) out.emplace_back(one);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  }
+  if (out.empty() && !is_production()) {
+    out.emplace_back("ticketd-development-only-webhook-secret");
+  }
+  return out;
+}
+
+std::string Config::effective_ticket_signing_secret() const {
+  if (!ticket_signing_secret.empty()) return ticket_signing_secret.reveal();
+  return "ticketd-development-only-ticket-signing-secret";
+}
+
+bool Config::payment_simulator_enabled() const noexcept {
+  if (payment_simulator.empty()) return !is_production();
+  return payment_simulator == "on";
 }
 
 std::string Config::api_base() const {

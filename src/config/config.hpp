@@ -72,7 +72,20 @@ struct Config {
   int auth_hash_queue = 64;   // hashing jobs queued or running before 503
   // Reuse of a session's loaded rights (0 = a query per request); see iam::Settings.
   std::chrono::milliseconds auth_cache_ttl{1'000};
-  Secret payment_webhook_secret;
+  // Payments. PAYMENT_WEBHOOK_SECRET may list several secrets separated by commas (rotation:
+  // a webhook signed with any of them is accepted; the first one signs simulated webhooks).
+  Secret payment_webhook_secret;  // empty outside production: a development-only secret
+  int payment_webhook_tolerance_seconds = 300;
+  std::string payment_simulator;  // on | off; empty = on outside production
+  // Where the simulated provider delivers webhooks; empty = this instance's own endpoint.
+  std::string payment_simulator_webhook_url;
+  // Seals the organizations' ticket-signing keys at rest (required in production).
+  Secret ticket_signing_secret;
+  // payment.succeeded consumer (workers/payment_succeeded_consumer)
+  std::string kafka_consumer_group = "ticketd-payment-succeeded";
+  int consumer_max_attempts = 5;
+  std::chrono::milliseconds consumer_backoff{200};
+  std::chrono::milliseconds consumer_backoff_max{5'000};
 
   // Inventory
   int venue_max_seats = 100'000;  // seats per venue layout
@@ -99,6 +112,10 @@ struct Config {
   bool is_production() const noexcept { return node_env == "production"; }
   // JWT_SECRET, or the development-only secret when it is unset outside production.
   std::string effective_jwt_secret() const;
+  // The webhook secrets in order (the development-only one when unset outside production).
+  std::vector<std::string> webhook_secrets() const;
+  std::string effective_ticket_signing_secret() const;
+  bool payment_simulator_enabled() const noexcept;
   // "/api/v1"
   std::string api_base() const;
 };

@@ -41,6 +41,8 @@ class ObjectReader {
   std::optional<std::optional<std::string>> nullable_string(std::string_view field);
   std::optional<std::optional<std::int64_t>> nullable_integer(std::string_view field);
   bool present(std::string_view field) const;
+  // Accepts `field` with any value (free-form members such as a webhook's payload).
+  void allow(std::string_view field) { seen_.emplace(field); }
 
   // Records a value problem (422) for `field` (relative to this reader's path).
   void invalid(std::string_view field, std::string_view code, std::string message);

@@ -115,9 +115,12 @@ asio::awaitable<void> Service::seats_changed(std::string event_id, std::string t
   const auto version = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
+  // reservationId is null for changes no reservation made (refunds).
+  const std::string reservation =
+      reservation_id.empty() ? std::string("null") : "\"" + reservation_id + "\"";
   std::string payload = R"({"eventId":")" + event_id + R"(","version":)" + std::to_string(version) +
-                        R"(,"type":")" + type + R"(","reservationId":")" + reservation_id +
-                        R"(","origin":")" + hub_.instance_id() + R"(","seats":)" + seats_json + "}";
+                        R"(,"type":")" + type + R"(","reservationId":)" + reservation +
+                        R"(,"origin":")" + hub_.instance_id() + R"(","seats":)" + seats_json + "}";
   co_await hub_.publish(std::move(event_id), std::move(payload));
 }
 

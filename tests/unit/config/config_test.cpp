@@ -54,11 +54,34 @@ TEST(Config, ProductionRequiresSecrets) {
   const auto r = load({{"NODE_ENV", "production"}}, {});
   EXPECT_TRUE(mentions(r.errors, "JWT_SECRET"));
   EXPECT_TRUE(mentions(r.errors, "PAYMENT_WEBHOOK_SECRET"));
+  EXPECT_TRUE(mentions(r.errors, "TICKET_SIGNING_SECRET"));
   const auto ok = load({{"NODE_ENV", "production"},
                         {"JWT_SECRET", std::string(40, 'x')},
-                        {"PAYMENT_WEBHOOK_SECRET", "whsec"}},
+                        {"PAYMENT_WEBHOOK_SECRET", "whsec_0123456789abcdef"},
+                        {"TICKET_SIGNING_SECRET", std::string(40, 't')}},
                        {});
   EXPECT_TRUE(ok.errors.empty());
+  EXPECT_FALSE(ok.config.payment_simulator_enabled());  // off by default in production
+  const auto sim = load({{"NODE_ENV", "production"},
+                         {"JWT_SECRET", std::string(40, 'x')},
+                         {"PAYMENT_WEBHOOK_SECRET", "whsec_0123456789abcdef"},
+                         {"TICKET_SIGNING_SECRET", std::string(40, 't')},
+                         {"PAYMENT_SIMULATOR", "on"}},
+                        {});
+  EXPECT_TRUE(mentions(sim.errors, "PAYMENT_SIMULATOR"));
+}
+
+TEST(Config, WebhookSecretsRotate) {
+  const auto r =
+      load({{"PAYMENT_WEBHOOK_SECRET", " old-secret-0123456789 ,new-secret-0123456789"}}, {});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.config.webhook_secrets(),
+            (std::vector<std::string>{"old-secret-0123456789", "new-secret-0123456789"}));
+  EXPECT_TRUE(r.config.payment_simulator_enabled());  // on by default outside production
+  const auto dev = load({}, {});
+  EXPECT_EQ(dev.config.webhook_secrets().size(), 1u);  // the development-only secret
+  EXPECT_TRUE(
+      mentions(load({{"PAYMENT_WEBHOOK_SECRET", "short"}}, {}).errors, "PAYMENT_WEBHOOK_SECRET"));
 }
 
 TEST(Config, JwtExpiryForms) {

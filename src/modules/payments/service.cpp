@@ -1,0 +1,393 @@
+#include "modules/payments/service.hpp"
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+
+#include "core/crypto.hpp"
+#include "core/errors.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "core/validation.hpp"
+#include "infra/outbox/outbox.hpp"
+#include "modules/iam/policy.hpp"
+
+namespace ticketd::payments {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using core::ApiError;
+using core::ErrorKind;
+using iam::Decision;
+using iam::OrgAction;
+
+namespace {
+
+ApiError not_found() {
+  return ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Payment not found");
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t extra = 0;
+    if (c == 0) return false;
+    if (c < 0x80) {
+      extra = 0;
+    } else if ((c >> 5) == 0x6) {
+      extra = 1;
+    } else if ((c >> 4) == 0xe) {
+      extra = 2;
+    } else if ((c >> 3) == 0x1e) {
+      extra = 3;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size() && extra > 0) return false;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// PostgreSQL text cannot hold NUL or invalid UTF-8: such a body is stored base64url-encoded
+// behind a prefix saying so, still recoverable byte for byte.
+std::string storable(std::string_view body) {
+  if (is_valid_utf8(body)) return std::string(body);
+  return "base64url:" + core::base64url_encode(body);
+}
+
+std::string actor_json(const core::Actor& actor) {
+  return json::serialize(infra::outbox::actor_json(actor));
+}
+
+const char* webhook_reject_code(SignatureVerdict v) {
+  switch (v) {
+    case SignatureVerdict::kMissing:
+      return "SIGNATURE_MISSING";
+    case SignatureVerdict::kStale:
+      return "SIGNATURE_EXPIRED";
+    default:
+      return "INVALID_SIGNATURE";
+  }
+}
+
+// The fields of a verified webhook body {provider, providerEventId, providerRef, status,
+// amountCents?, currency?, payload?}; throws 400/422 listing every problem.
+WebhookInput read_webhook(const json::value& body) {
+  core::ObjectReader r(body);
+  WebhookInput in;
+  auto provider = r.string("provider", true);
+  auto event_id = r.string("providerEventId", true);
+  auto ref = r.string("providerRef", true);
+  auto status = r.string("status", true);
+  in.amount_cents = r.integer("amountCents", false);
+  in.currency = r.string("currency", false);
+  r.allow("payload");  // free-form, kept in the stored raw body
+  if (event_id && (event_id->empty() || event_id->size() > 200)) {
+    r.invalid("providerEventId", "INVALID_EVENT_ID", "providerEventId must be 1-200 characters");
+  }
+  if (ref && (ref->empty() || ref->size() > 200)) {
+    r.invalid("providerRef", "INVALID_PROVIDER_REF", "providerRef must be 1-200 characters");
+  }
+  if (status && *status != "SUCCEEDED" && *status != "FAILED") {
+    r.invalid("status", "INVALID_STATUS", "status must be SUCCEEDED or FAILED");
+  }
+  if (in.amount_cents && *in.amount_cents < 0) {
+    r.invalid("amountCents", "INVALID_AMOUNT", "amountCents must not be negative");
+  }
+  if (in.currency &&
+      (in.currency->size() != 3 || !std::all_of(in.currency->begin(), in.currency->end(),
+                                                [](char c) { return c >= 'A' && c <= 'Z'; }))) {
+    r.invalid("currency", "INVALID_CURRENCY", "currency must be a 3-letter ISO code");
+  }
+  r.finish();
+  in.provider = *provider;
+  in.provider_event_id = *event_id;
+  in.provider_ref = *ref;
+  in.status = *status;
+  return in;
+}
+
+}  // namespace
+
+Service::Service(Repository& repo, Providers& providers, SimulatedProvider* simulated,
+                 events::Service& events, core::metrics::Registry& metrics)
+    : repo_(repo),
+      providers_(providers),
+      simulated_(simulated),
+      events_(events),
+      webhooks_(metrics.counter("ticketd_payment_webhooks_total",
+                                "Payment webhooks by result (processed, ignored, duplicate, "
+                                "rejected, invalid)",
+                                {"result"})),
+      created_(metrics.counter("ticketd_payments_created_total",
+                               "POST /payments by result (created, existing)", {"result"})),
+      refunds_(metrics.counter("ticketd_payment_refunds_total", "Manual refunds completed").get()) {
+}
+
+asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRequest request,
+                                         core::Actor actor) {
+  if (caller.user_id.empty()) {
+    throw ApiError(ErrorKind::kForbidden, "FORBIDDEN", "Payments are made by users");
+  }
+  Provider* provider = providers_.find(request.provider);
+  if (provider == nullptr) {
+    throw ApiError(ErrorKind::kUnprocessable, "UNKNOWN_PROVIDER", "Unknown payment provider",
+                   {{"UNKNOWN_PROVIDER", "provider", "no payment provider by that name"}});
+  }
+  std::string user_id = caller.user_id;
+  std::string reservation_id = request.reservation_id;
+  auto ctx = co_await repo_.context(user_id, reservation_id);
+  const std::string outcome(ctx.at("outcome").as_string());
+  if (outcome == "NOT_FOUND") {
+    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Reservation not found");
+  }
+  if (outcome == "NOT_ACTIVE") {
+    throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
+                   "The reservation is no longer active",
+                   {{"RESERVATION_NOT_ACTIVE", "reservationId",
+                     "the reservation is " + std::string(ctx.at("status").as_string())}});
+  }
+  if (outcome == "EXPIRED") {
+    throw ApiError(ErrorKind::kConflict, "RESERVATION_EXPIRED", "The reservation has expired",
+                   {{"RESERVATION_EXPIRED", "reservationId", "make a new reservation"}});
+  }
+  if (outcome == "EXISTING") {
+    created_.with({"existing"}).inc();
+    co_return Created{false, json::serialize(ctx.at("payment"))};
+  }
+  IntentRequest intent_request;
+  intent_request.payment_id = core::new_uuid();
+  intent_request.reservation_id = request.reservation_id;
+  intent_request.amount_cents = ctx.at("amountCents").to_number<std::int64_t>();
+  intent_request.currency = std::string(ctx.at("currency").as_string());
+  std::vector<core::FieldError> mismatch;
+  if (request.amount_cents && *request.amount_cents != intent_request.amount_cents) {
+    mismatch.push_back(
+        {"AMOUNT_MISMATCH", "amountCents",
+         "the reservation's total is " + std::to_string(intent_request.amount_cents)});
+  }
+  if (request.currency && *request.currency != intent_request.currency) {
+    mismatch.push_back({"CURRENCY_MISMATCH", "currency",
+                        "the reservation's currency is " + intent_request.currency});
+  }
+  if (!mismatch.empty()) {
+    std::string code = mismatch.front().code;  // before the vector is moved into the error
+    throw ApiError(ErrorKind::kUnprocessable, std::move(code),
+                   "Amount or currency does not match the reservation", std::move(mismatch));
+  }
+  const std::string payment_id = intent_request.payment_id;
+  auto intent = co_await provider->create_intent(std::move(intent_request));
+  NewPayment p;
+  p.id = payment_id;
+  p.user_id = caller.user_id;
+  p.reservation_id = request.reservation_id;
+  p.provider = std::string(provider->name());
+  p.provider_ref = std::move(intent.provider_ref);
+  p.checkout_url = std::move(intent.checkout_url);
+  p.correlation_id = actor.request_id;
+  auto result = co_await repo_.create(std::move(p));
+  const std::string created(result.at("outcome").as_string());
+  if (created == "NOT_FOUND") {
+    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Reservation not found");
+  }
+  if (created == "NOT_ACTIVE" || created == "EXPIRED") {
+    throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
+                   "The reservation is no longer active",
+                   {{"RESERVATION_NOT_ACTIVE", "reservationId", "make a new reservation"}});
+  }
+  created_.with({created == "CREATED" ? "created" : "existing"}).inc();
+  if (created == "CREATED") {
+    core::log::info("payment created", {{"paymentId", payment_id},
+                                        {"reservationId", request.reservation_id},
+                                        {"requestId", actor.request_id}});
+  }
+  co_return Created{created == "CREATED", json::serialize(result.at("payment"))};
+}
+
+asio::awaitable<PaymentRow> Service::visible(const core::Principal& caller, std::string id) {
+  auto found = co_await repo_.find(std::move(id));
+  if (!found) throw not_found();
+  if (!caller.user_id.empty() && found->user_id == caller.user_id) co_return std::move(*found);
+  if (iam::decide(caller, found->org_id, OrgAction::kRead) == Decision::kAllow) {
+    co_return std::move(*found);
+  }
+  throw not_found();
+}
+
+asio::awaitable<std::string> Service::get(const core::Principal& caller, std::string id) {
+  auto found = co_await visible(caller, std::move(id));
+  co_return std::move(found.json);
+}
+
+asio::awaitable<std::string> Service::webhook(WebhookRequest request) {
+  // Which provider's key applies is named by the body; nothing else in it is trusted until
+  // that provider verified the signature over the exact raw bytes.
+  std::optional<std::string> provider_name;
+  std::optional<std::string> event_id;
+  std::optional<json::value> body;
+  {
+    boost::system::error_code ec;
+    auto parsed = json::parse(request.raw_body, ec);
+    if (!ec) {
+      body = std::move(parsed);
+      if (const auto* o = body->if_object()) {
+        if (const auto* p = o->if_contains("provider"); p != nullptr && p->is_string()) {
+          provider_name = std::string(p->as_string().subview(0, 64));
+        }
+        if (const auto* e = o->if_contains("providerEventId"); e != nullptr && e->is_string()) {
+          event_id = std::string(e->as_string().subview(0, 200));
+        }
+      }
+    }
+  }
+  Provider* provider = provider_name ? providers_.find(*provider_name) : nullptr;
+  const auto verdict = provider == nullptr ? SignatureVerdict::kMismatch
+                                           : provider->verify_webhook(request.signature,
+                                                                      request.raw_body, unix_now());
+  if (verdict != SignatureVerdict::kValid) {
+    std::string error = provider == nullptr ? std::string("unknown or missing provider")
+                                            : std::string(describe(verdict));
+    std::string raw = storable(request.raw_body);
+    std::optional<std::string> named = provider != nullptr ? provider_name : std::nullopt;
+    co_await repo_.record_rejected(std::move(named), event_id, std::move(raw), request.headers_json,
+                                   error);
+    webhooks_.with({"rejected"}).inc();
+    core::log::warn("webhook rejected", {{"reason", error}, {"requestId", request.correlation_id}});
+    throw ApiError(ErrorKind::kUnauthenticated, webhook_reject_code(verdict),
+                   "Webhook signature invalid",
+                   {{webhook_reject_code(verdict), "X-Webhook-Signature", error}});
+  }
+  // Authenticated but unusable bodies are kept for the provider's support, then refused.
+  WebhookInput in;
+  std::optional<ApiError> unusable;
+  try {
+    if (!body) {
+      throw ApiError(ErrorKind::kInvalid, "INVALID_JSON", "Webhook body is not valid JSON");
+    }
+    in = read_webhook(*body);
+  } catch (const ApiError& e) {
+    unusable = e;
+  }
+  if (unusable) {
+    webhooks_.with({"invalid"}).inc();
+    std::string raw = storable(request.raw_body);
+    std::string error = unusable->what();
+    co_await repo_.record_rejected(provider_name, event_id, std::move(raw), request.headers_json,
+                                   error);
+    throw *unusable;
+  }
+  in.raw_body = storable(request.raw_body);
+  in.headers_json = request.headers_json;
+  in.correlation_id = request.correlation_id;
+  auto result = co_await repo_.process_webhook(std::move(in));
+  const bool duplicate = result.at("duplicate").as_bool();
+  const bool processed = result.at("processed").as_bool();
+  webhooks_.with({duplicate ? "duplicate" : processed ? "processed" : "ignored"}).inc();
+  result.erase("reason");
+  co_return json::serialize(result);
+}
+
+asio::awaitable<std::string> Service::simulate(const core::Principal& caller, std::string id,
+                                               std::string outcome, core::Actor actor) {
+  if (simulated_ == nullptr) {
+    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Route not found");
+  }
+  auto found = co_await visible(caller, std::move(id));
+  if (found.provider != simulated_->name()) {
+    throw ApiError(ErrorKind::kUnprocessable, "NOT_SIMULATED",
+                   "Only payments of the simulated provider can be completed here",
+                   {{"NOT_SIMULATED", "paymentId", "the payment's provider is " + found.provider}});
+  }
+  Delivery delivery;
+  try {
+    delivery = co_await simulated_->complete(found.provider_ref, outcome, found.amount_cents,
+                                             found.currency, actor.request_id);
+  } catch (const std::exception& e) {
+    core::log::warn("simulated webhook not delivered",
+                    {{"error", e.what()}, {"requestId", actor.request_id}});
+    throw core::InfraError(ErrorKind::kUnavailable, "WEBHOOK_DELIVERY_FAILED", e.what());
+  }
+  boost::system::error_code ec;
+  auto answer = json::parse(delivery.body, ec);
+  if (ec || !answer.is_object() || delivery.status != 200) {
+    throw core::InfraError(ErrorKind::kUnavailable, "WEBHOOK_DELIVERY_FAILED",
+                           "webhook answered " + std::to_string(delivery.status));
+  }
+  const auto* data = answer.as_object().if_contains("data");
+  co_return data != nullptr ? json::serialize(*data) : std::string("null");
+}
+
+asio::awaitable<std::string> Service::refund(const core::Principal& caller, std::string id,
+                                             std::optional<std::string> reason, core::Actor actor) {
+  auto found = co_await repo_.find(id);
+  if (!found) throw not_found();
+  iam::authorize(caller, found->org_id, OrgAction::kManage, "Payment");
+  if (found->status != "SUCCEEDED" && found->status != "FAILED") {
+    throw ApiError(ErrorKind::kConflict,
+                   found->status == "REFUNDED" ? "ALREADY_REFUNDED" : "PAYMENT_NOT_REFUNDABLE",
+                   "The payment cannot be refunded",
+                   {{found->status == "REFUNDED" ? "ALREADY_REFUNDED" : "PAYMENT_NOT_REFUNDABLE",
+                     "paymentId", "the payment is " + found->status}});
+  }
+  Provider* provider = providers_.find(found->provider);
+  if (provider == nullptr) {
+    throw core::InfraError(ErrorKind::kUnavailable, "PROVIDER_UNAVAILABLE",
+                           "provider " + found->provider + " is not configured");
+  }
+  // The provider returns the money first; a crash between the two steps leaves a payment the
+  // next refund call completes (providers treat a repeated refund of one charge as one).
+  std::string ref = found->provider_ref;
+  std::string currency = found->currency;
+  co_await provider->refund(std::move(ref), found->amount_cents, std::move(currency));
+  RefundInput in;
+  in.payment_id = id;
+  in.correlation_id = actor.request_id;
+  in.actor_json = actor_json(actor);
+  if (!actor.user_id.empty()) in.actor_user_id = actor.user_id;
+  if (!actor.api_key_id.empty()) in.actor_api_key_id = actor.api_key_id;
+  in.request_id = actor.request_id;
+  if (!actor.ip.empty()) in.ip = actor.ip;
+  in.reason = std::move(reason);
+  auto result = co_await repo_.refund(std::move(in));
+  const std::string outcome(result.at("outcome").as_string());
+  if (outcome == "NOT_FOUND") throw not_found();
+  if (outcome != "REFUNDED") {
+    const char* code =
+        outcome == "ALREADY_REFUNDED" ? "ALREADY_REFUNDED" : "PAYMENT_NOT_REFUNDABLE";
+    throw ApiError(ErrorKind::kConflict, code, "The payment cannot be refunded",
+                   {{code, "paymentId", "the payment cannot be refunded in its state"}});
+  }
+  refunds_.inc();
+  core::log::info("payment refunded",
+                  {{"paymentId", id}, {"orgId", found->org_id}, {"requestId", actor.request_id}});
+  const auto& seats = result.at("seats").as_array();
+  if (!seats.empty()) {
+    std::string seats_json = "[";
+    for (const auto& s : seats) {
+      if (seats_json.size() > 1) seats_json += ',';
+      seats_json += R"({"id":")" + std::string(s.as_string()) +
+                    R"(","status":"AVAILABLE","reservedUntil":null})";
+    }
+    seats_json += ']';
+    std::string event_id(result.at("eventId").as_string());
+    std::string type = "payment.refunded";
+    std::string none;
+    co_await events_.seats_changed(std::move(event_id), std::move(type), std::move(none),
+                                   std::move(seats_json));
+  }
+  co_return json::serialize(result.at("payment"));
+}
+
+}  // namespace ticketd::payments

@@ -1,0 +1,170 @@
+#include "modules/tickets/repository.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include "infra/pg/array.hpp"
+
+namespace ticketd::tickets {
+
+namespace asio = boost::asio;
+using infra::pg::ArrayLiteral;
+using infra::pg::Params;
+using infra::pg::Statement;
+using infra::pg::Tx;
+
+namespace {
+
+constexpr Statement kFindKey{"ticket_key_find", R"sql(
+SELECT key_id, encode(public_key, 'hex'), encode(sealed_secret, 'hex'), iso_utc(created_at)
+FROM org_ticket_keys WHERE org_id = $1)sql"};
+constexpr Statement kInsertKey{"ticket_key_insert", R"sql(
+INSERT INTO org_ticket_keys (org_id, key_id, public_key, sealed_secret)
+SELECT $1, $2, decode($3, 'hex'), decode($4, 'hex')
+WHERE EXISTS (SELECT 1 FROM organizations WHERE id = $1)
+ON CONFLICT (org_id) DO NOTHING
+RETURNING 1)sql"};
+constexpr Statement kOrgExists{"ticket_key_org_exists",
+                               "SELECT 1 FROM organizations WHERE id = $1"};
+constexpr Statement kBegin{"finalize_begin", "SELECT finalize_payment_begin($1, $2)::text"};
+constexpr Statement kIssue{"finalize_issue",
+                           "SELECT finalize_payment_issue($1, $2::uuid[], $3::text[], $4)::text"};
+constexpr Statement kFindTicket{"ticket_find",
+                                "SELECT user_id, org_id, ticket_json(id)::text FROM tickets "
+                                "WHERE id = $1"};
+constexpr Statement kFindOrder{"order_find",
+                               "SELECT user_id, org_id, order_json(id)::text FROM orders "
+                               "WHERE id = $1"};
+constexpr Statement kTicketsOfUser{"tickets_of_user", R"sql(
+SELECT ticket_json(id)::text, count(*) OVER () FROM tickets WHERE user_id = $1
+ORDER BY issued_at DESC, id LIMIT $2 OFFSET $3)sql"};
+constexpr Statement kCountTicketsOfUser{"tickets_of_user_count",
+                                        "SELECT count(*) FROM tickets WHERE user_id = $1"};
+constexpr Statement kOrdersOfUser{"orders_of_user", R"sql(
+SELECT order_json(id)::text, count(*) OVER () FROM orders WHERE user_id = $1
+ORDER BY created_at DESC, id LIMIT $2 OFFSET $3)sql"};
+constexpr Statement kCountOrdersOfUser{"orders_of_user_count",
+                                       "SELECT count(*) FROM orders WHERE user_id = $1"};
+constexpr Statement kTicketsOfEvent{"tickets_of_event", R"sql(
+SELECT ticket_json(id)::text, count(*) OVER () FROM tickets WHERE event_id = $1
+ORDER BY issued_at DESC, id LIMIT $2 OFFSET $3)sql"};
+constexpr Statement kCountTicketsOfEvent{"tickets_of_event_count",
+                                         "SELECT count(*) FROM tickets WHERE event_id = $1"};
+constexpr Statement kOrdersOfEvent{"orders_of_event", R"sql(
+SELECT order_json(id)::text, count(*) OVER () FROM orders WHERE event_id = $1
+ORDER BY created_at DESC, id LIMIT $2 OFFSET $3)sql"};
+constexpr Statement kCountOrdersOfEvent{"orders_of_event_count",
+                                        "SELECT count(*) FROM orders WHERE event_id = $1"};
+constexpr Statement kCheckIn{"ticket_check_in", "SELECT check_in_ticket($1, $2, $3, $4)::text"};
+
+boost::json::object object_of(const infra::pg::Result& r) {
+  return boost::json::parse(r.text(0, 0)).as_object();
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<StoredKey>> Repository::find_key(std::string org_id) {
+  Params params(org_id);
+  auto r = co_await pool_.query(kFindKey, params);
+  if (r.empty()) co_return std::nullopt;
+  co_return StoredKey{r.string(0, 0), r.string(0, 1), r.string(0, 2), r.string(0, 3)};
+}
+
+asio::awaitable<bool> Repository::insert_key(std::string org_id, StoredKey key) {
+  Params params(org_id, key.key_id, key.public_key_hex, key.sealed_secret_hex);
+  auto r = co_await pool_.query(kInsertKey, params);
+  if (!r.empty()) co_return true;
+  Params exists(org_id);
+  auto e = co_await pool_.query(kOrgExists, exists);
+  co_return !e.empty();
+}
+
+asio::awaitable<boost::json::object> Repository::finalize(std::string payment_id,
+                                                          std::string correlation_id,
+                                                          const Minter& mint) {
+  auto body = [&](Tx& tx) -> asio::awaitable<boost::json::object> {
+    Params begin(payment_id, correlation_id);
+    auto b = co_await tx.query(kBegin, begin);
+    auto verdict = object_of(b);
+    if (verdict.at("action").as_string() != "ISSUE") co_return verdict;
+    std::string org_id(verdict.at("orgId").as_string());
+    std::string event_id(verdict.at("eventId").as_string());
+    const int units = static_cast<int>(verdict.at("units").to_number<std::int64_t>());
+    auto minted = co_await mint(std::move(org_id), std::move(event_id), units);
+    ArrayLiteral ids, codes;
+    for (const auto& [id, code] : minted) {
+      ids.add(id);
+      codes.add(code);
+    }
+    Params issue(payment_id, std::move(ids).str(), std::move(codes).str(), correlation_id);
+    auto i = co_await tx.query(kIssue, issue);
+    auto issued = object_of(i);
+    for (auto& [k, v] : issued) verdict[k] = v;
+    co_return verdict;
+  };
+  auto result = co_await pool_.transact(body);
+  co_return result;
+}
+
+asio::awaitable<std::optional<Owned>> Repository::find_ticket(std::string id) {
+  Params params(id);
+  auto r = co_await pool_.query(kFindTicket, params);
+  if (r.empty()) co_return std::nullopt;
+  co_return Owned{r.string(0, 0), r.string(0, 1), r.string(0, 2)};
+}
+
+asio::awaitable<std::optional<Owned>> Repository::find_order(std::string id) {
+  Params params(id);
+  auto r = co_await pool_.query(kFindOrder, params);
+  if (r.empty()) co_return std::nullopt;
+  co_return Owned{r.string(0, 0), r.string(0, 1), r.string(0, 2)};
+}
+
+asio::awaitable<Page> Repository::page(const Statement& list, const Statement& count,
+                                       std::string key, std::int64_t limit, std::int64_t offset) {
+  Params params(key, limit, offset);
+  auto r = co_await pool_.query(list, params);
+  Page out;
+  for (int i = 0; i < r.rows(); ++i) {
+    out.first.push_back(r.string(i, 0));
+    out.second = r.int64(i, 1);
+  }
+  if (out.first.empty() && offset > 0) {  // past the end: no row carries the window count
+    Params c(key);
+    auto n = co_await pool_.query(count, c);
+    out.second = n.int64(0, 0);
+  }
+  co_return out;
+}
+
+asio::awaitable<Page> Repository::tickets_of_user(std::string user_id, std::int64_t limit,
+                                                  std::int64_t offset) {
+  auto p = co_await page(kTicketsOfUser, kCountTicketsOfUser, std::move(user_id), limit, offset);
+  co_return p;
+}
+
+asio::awaitable<Page> Repository::orders_of_user(std::string user_id, std::int64_t limit,
+                                                 std::int64_t offset) {
+  auto p = co_await page(kOrdersOfUser, kCountOrdersOfUser, std::move(user_id), limit, offset);
+  co_return p;
+}
+
+asio::awaitable<Page> Repository::tickets_of_event(std::string event_id, std::int64_t limit,
+                                                   std::int64_t offset) {
+  auto p = co_await page(kTicketsOfEvent, kCountTicketsOfEvent, std::move(event_id), limit, offset);
+  co_return p;
+}
+
+asio::awaitable<Page> Repository::orders_of_event(std::string event_id, std::int64_t limit,
+                                                  std::int64_t offset) {
+  auto p = co_await page(kOrdersOfEvent, kCountOrdersOfEvent, std::move(event_id), limit, offset);
+  co_return p;
+}
+
+asio::awaitable<boost::json::object> Repository::check_in(std::string ticket_id, std::string code,
+                                                          std::string event_id, bool signature_ok) {
+  Params params(ticket_id, code, event_id, signature_ok);
+  auto r = co_await pool_.query(kCheckIn, params);
+  co_return object_of(r);
+}
+
+}  // namespace ticketd::tickets

@@ -1,0 +1,70 @@
+#pragma once
+// SQL of tickets, orders, ticket keys and finalization (migration 0010).
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "infra/pg/pool.hpp"
+
+namespace ticketd::tickets {
+
+struct StoredKey {
+  std::string key_id;
+  std::string public_key_hex;
+  std::string sealed_secret_hex;
+  std::string created_at;
+};
+
+struct Owned {
+  std::string user_id;
+  std::string org_id;
+  std::string json;
+};
+
+using Page = std::pair<std::vector<std::string>, std::int64_t>;
+
+// Mints `units` ticket ids and codes for an organization and event: [(id, code)].
+using Minter =
+    std::function<boost::asio::awaitable<std::vector<std::pair<std::string, std::string>>>(
+        std::string org_id, std::string event_id, int units)>;
+
+class Repository {
+ public:
+  explicit Repository(infra::pg::Pool& pool) : pool_(pool) {}
+
+  boost::asio::awaitable<std::optional<StoredKey>> find_key(std::string org_id);
+  // False when the organization does not exist. A concurrent insert wins silently.
+  boost::asio::awaitable<bool> insert_key(std::string org_id, StoredKey key);
+
+  // finalize_payment_begin, then (action ISSUE) the minter, then finalize_payment_issue, in one
+  // transaction. Returns begin's verdict merged with issue's result.
+  boost::asio::awaitable<boost::json::object> finalize(std::string payment_id,
+                                                       std::string correlation_id,
+                                                       const Minter& mint);
+
+  boost::asio::awaitable<std::optional<Owned>> find_ticket(std::string id);
+  boost::asio::awaitable<std::optional<Owned>> find_order(std::string id);
+  boost::asio::awaitable<Page> tickets_of_user(std::string user_id, std::int64_t limit,
+                                               std::int64_t offset);
+  boost::asio::awaitable<Page> orders_of_user(std::string user_id, std::int64_t limit,
+                                              std::int64_t offset);
+  boost::asio::awaitable<Page> tickets_of_event(std::string event_id, std::int64_t limit,
+                                                std::int64_t offset);
+  boost::asio::awaitable<Page> orders_of_event(std::string event_id, std::int64_t limit,
+                                               std::int64_t offset);
+  // check_in_ticket (migration 0010): updates only when signature_ok.
+  boost::asio::awaitable<boost::json::object> check_in(std::string ticket_id, std::string code,
+                                                       std::string event_id, bool signature_ok);
+
+ private:
+  boost::asio::awaitable<Page> page(const infra::pg::Statement& list,
+                                    const infra::pg::Statement& count, std::string key,
+                                    std::int64_t limit, std::int64_t offset);
+  infra::pg::Pool& pool_;
+};
+
+}  // namespace ticketd::tickets

@@ -1,0 +1,74 @@
+#pragma once
+// Orders and tickets (SPEC §4, §5): issued by finalize() — the payment.succeeded consumer's
+// step — with codes signed by the organization's Ed25519 key; read by owners and staff; checked
+// in once by staff. Organization keys are created on first use and kept sealed in the database
+// (see migration 0010); their public halves are published for offline scanners.
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/metrics.hpp"
+#include "core/principal.hpp"
+#include "modules/events/service.hpp"
+#include "modules/tickets/codes.hpp"
+#include "modules/tickets/repository.hpp"
+
+namespace ticketd::tickets {
+
+struct Finalized {
+  std::string action;  // ISSUE, REFUND_REQUIRED, NOOP, MISSING
+  std::string order_id;
+  int tickets = 0;
+};
+
+struct PublicKey {
+  std::string org_id;
+  std::string key_id;
+  std::string public_key;  // raw 32 bytes
+  std::string created_at;
+};
+
+class Service {
+ public:
+  // `signing_secret` seals organization keys at rest (TICKET_SIGNING_SECRET).
+  Service(Repository& repo, events::Service& events, std::string signing_secret,
+          core::metrics::Registry& metrics);
+
+  // Idempotent: a redelivered payment is a no-op. Throws on database failure (the consumer
+  // retries). Announces sold seats after commit.
+  boost::asio::awaitable<Finalized> finalize(std::string payment_id, std::string correlation_id);
+
+  boost::asio::awaitable<std::string> ticket(const core::Principal& caller, std::string id);
+  boost::asio::awaitable<std::string> order(const core::Principal& caller, std::string id);
+  boost::asio::awaitable<Page> my_tickets(const core::Principal& caller, std::int64_t limit,
+                                          std::int64_t offset);
+  boost::asio::awaitable<Page> my_orders(const core::Principal& caller, std::int64_t limit,
+                                         std::int64_t offset);
+  boost::asio::awaitable<Page> event_tickets(const core::Principal& caller, std::string event_id,
+                                             std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<Page> event_orders(const core::Principal& caller, std::string event_id,
+                                            std::int64_t limit, std::int64_t offset);
+  // The ticket JSON of the first scan; throws 404 unknown/forged code, 409 ALREADY_CHECKED_IN,
+  // 422 another event's or a refunded ticket.
+  boost::asio::awaitable<std::string> check_in(const core::Principal& caller, std::string event_id,
+                                               std::string code);
+  // The organization's public key (created on first use); std::nullopt: no such organization.
+  boost::asio::awaitable<std::optional<PublicKey>> public_key(std::string org_id);
+
+ private:
+  boost::asio::awaitable<std::shared_ptr<const KeyPair>> key_of(std::string org_id);
+
+  Repository& repo_;
+  events::Service& events_;
+  std::string seal_key_;  // 32 bytes derived from the signing secret
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const KeyPair>> keys_;
+  core::metrics::Family<core::metrics::Counter>& finalized_;
+  core::metrics::Family<core::metrics::Counter>& check_ins_;
+  core::metrics::Counter& issued_;
+};
+
+}  // namespace ticketd::tickets
