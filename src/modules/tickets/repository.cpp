@@ -54,6 +54,63 @@ SELECT order_json(id)::text, count(*) OVER () FROM orders WHERE event_id = $1
 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3)sql"};
 constexpr Statement kCountOrdersOfEvent{"orders_of_event_count",
                                         "SELECT count(*) FROM orders WHERE event_id = $1"};
+// One statement over the event's rows (each part uses an index leading with event_id).
+constexpr Statement kEventStats{"event_stats", R"sql(
+SELECT jsonb_build_object(
+  'eventId', e.id, 'currency', e.currency, 'generatedAt', iso_utc(now()),
+  'seats', (SELECT jsonb_build_object(
+              'total', count(*),
+              'available', count(*) FILTER (WHERE status = 'AVAILABLE'),
+              'reserved', count(*) FILTER (WHERE status = 'RESERVED'),
+              'lapsedHolds', count(*) FILTER (WHERE status = 'RESERVED' AND reserved_until <= now()),
+              'sold', count(*) FILTER (WHERE status = 'SOLD'),
+              'blocked', count(*) FILTER (WHERE status = 'BLOCKED'))
+            FROM event_seats WHERE event_id = e.id),
+  'reservations', (SELECT jsonb_build_object(
+              'active', count(*) FILTER (WHERE status = 'ACTIVE'),
+              'confirmed', count(*) FILTER (WHERE status = 'CONFIRMED'),
+              'expired', count(*) FILTER (WHERE status = 'EXPIRED'),
+              'cancelled', count(*) FILTER (WHERE status = 'CANCELLED'))
+            FROM reservations WHERE event_id = e.id),
+  'orders', (SELECT jsonb_build_object(
+              'paid', count(*) FILTER (WHERE status = 'PAID'),
+              'refunded', count(*) FILTER (WHERE status = 'REFUNDED'),
+              'revenueCents', coalesce(sum(total_cents) FILTER (WHERE status = 'PAID'), 0),
+              'refundedCents', coalesce(sum(total_cents) FILTER (WHERE status = 'REFUNDED'), 0))
+            FROM orders WHERE event_id = e.id),
+  'tickets', (SELECT jsonb_build_object(
+              'issued', count(*) FILTER (WHERE status = 'ISSUED'),
+              'refunded', count(*) FILTER (WHERE status = 'REFUNDED'),
+              'voided', count(*) FILTER (WHERE status = 'VOIDED'),
+              'checkedIn', count(*) FILTER (WHERE checked_in_at IS NOT NULL))
+            FROM tickets WHERE event_id = e.id),
+  'ticketTypes', coalesce((
+    SELECT jsonb_agg(jsonb_build_object(
+             'id', tt.id, 'name', tt.name, 'kind', tt.kind, 'priceCents', tt.price_cents,
+             'feesCents', tt.fees_cents, 'capacity', coalesce(tt.total_capacity, st.total),
+             'reserved', coalesce(ga.reserved, st.reserved, 0),
+             'sold', coalesce(ga.sold, st.sold, 0),
+             'available', CASE WHEN tt.kind = 'GA'
+                               THEN tt.total_capacity - coalesce(ga.reserved, 0) - coalesce(ga.sold, 0)
+                               ELSE coalesce(st.available, 0) END,
+             'revenueCents', coalesce(rv.cents, 0))
+           ORDER BY tt.created_at, tt.id)
+    FROM event_ticket_types tt
+    LEFT JOIN LATERAL (SELECT sum(reserved) AS reserved, sum(sold) AS sold
+                         FROM event_ticket_type_slots WHERE ticket_type_id = tt.id) ga
+           ON tt.kind = 'GA'
+    LEFT JOIN LATERAL (SELECT count(*) AS total,
+                              count(*) FILTER (WHERE status = 'AVAILABLE') AS available,
+                              count(*) FILTER (WHERE status = 'RESERVED') AS reserved,
+                              count(*) FILTER (WHERE status = 'SOLD') AS sold
+                         FROM event_seats WHERE event_id = e.id AND ticket_type_id = tt.id) st
+           ON tt.kind = 'SEATED'
+    LEFT JOIN LATERAL (SELECT sum((oi.unit_price_cents + oi.unit_fees_cents) * oi.quantity) AS cents
+                         FROM order_items oi JOIN orders o ON o.id = oi.order_id
+                        WHERE oi.ticket_type_id = tt.id AND o.status = 'PAID') rv ON true
+    WHERE tt.event_id = e.id), '[]'::jsonb))::text
+FROM events e WHERE e.id = $1)sql"};
+
 constexpr Statement kCheckIn{"ticket_check_in", "SELECT check_in_ticket($1, $2, $3, $4)::text"};
 
 boost::json::object object_of(const infra::pg::Result& r) {
@@ -158,6 +215,12 @@ asio::awaitable<Page> Repository::orders_of_event(std::string event_id, std::int
                                                   std::int64_t offset) {
   auto p = co_await page(kOrdersOfEvent, kCountOrdersOfEvent, std::move(event_id), limit, offset);
   co_return p;
+}
+
+asio::awaitable<std::string> Repository::event_stats(std::string event_id) {
+  Params params(event_id);
+  auto r = co_await pool_.query(kEventStats, params);
+  co_return r.empty() ? std::string() : r.string(0, 0);
 }
 
 asio::awaitable<boost::json::object> Repository::check_in(std::string ticket_id, std::string code,

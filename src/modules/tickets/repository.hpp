@@ -56,6 +56,9 @@ class Repository {
                                                 std::int64_t offset);
   boost::asio::awaitable<Page> orders_of_event(std::string event_id, std::int64_t limit,
                                                std::int64_t offset);
+  // Counts per seat, reservation, order and ticket status, per ticket type, and revenue (JSON);
+  // empty when the event does not exist.
+  boost::asio::awaitable<std::string> event_stats(std::string event_id);
   // check_in_ticket (migration 0010): updates only when signature_ok.
   boost::asio::awaitable<boost::json::object> check_in(std::string ticket_id, std::string code,
                                                        std::string event_id, bool signature_ok);

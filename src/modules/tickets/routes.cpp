@@ -85,6 +85,14 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                co_return list_response(req, page, listing);
              });
 
+  router.add(verb::get, base + "/events/:eventId/stats",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               const auto event_id = http::uuid_param(req, "eventId", "Event");
+               auto json = co_await service.event_stats(caller, event_id);
+               co_return http::ok_rendered(req, json, std::string());
+             });
+
   router.add(verb::post, base + "/events/:eventId/check-ins",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();

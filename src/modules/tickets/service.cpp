@@ -231,6 +231,14 @@ asio::awaitable<Page> Service::event_orders(const core::Principal& caller, std::
   co_return page;
 }
 
+asio::awaitable<std::string> Service::event_stats(const core::Principal& caller,
+                                                  std::string event_id) {
+  co_await events_.staff_view(caller, event_id);
+  auto stats = co_await repo_.event_stats(std::move(event_id));
+  if (stats.empty()) throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Event not found");
+  co_return stats;
+}
+
 asio::awaitable<std::string> Service::check_in(const core::Principal& caller, std::string event_id,
                                                std::string code) {
   auto event = co_await events_.staff_view(caller, event_id);

@@ -51,6 +51,9 @@ class Service {
                                              std::int64_t limit, std::int64_t offset);
   boost::asio::awaitable<Page> event_orders(const core::Principal& caller, std::string event_id,
                                             std::int64_t limit, std::int64_t offset);
+  // Sales figures of an event for its organization's members.
+  boost::asio::awaitable<std::string> event_stats(const core::Principal& caller,
+                                                  std::string event_id);
   // The ticket JSON of the first scan; throws 404 unknown/forged code, 409 ALREADY_CHECKED_IN,
   // 422 another event's or a refunded ticket.
   boost::asio::awaitable<std::string> check_in(const core::Principal& caller, std::string event_id,
