@@ -48,6 +48,7 @@
 #include "modules/venues/repository.hpp"
 #include "modules/venues/routes.hpp"
 #include "modules/venues/service.hpp"
+#include "workers/outbox_publisher.hpp"
 #include "workers/reservation_expiry.hpp"
 
 namespace ticketd::app {
@@ -234,6 +235,17 @@ int serve(const config::Config& config) {
       workers::ReservationExpiry::Options{config.reservation_expiry_interval,
                                           config.reservation_expiry_batch},
       metrics);
+  workers::OutboxPublisher::Options outbox_options;
+  outbox_options.batch_size = config.outbox_publish_batch_size;
+  outbox_options.interval = config.outbox_publish_interval;
+  outbox_options.max_attempts = config.outbox_publish_max_attempts;
+  outbox_options.backoff_base = config.outbox_publish_backoff;
+  outbox_options.backoff_max = config.outbox_publish_backoff_max;
+  outbox_options.lease = config.outbox_publish_lease;
+  outbox_options.retention = std::chrono::hours(config.outbox_retention_hours);
+  workers::OutboxPublisher outbox_publisher(ioc.get_executor(), pool, producer,
+                                            pool_options(config).connect, std::move(outbox_options),
+                                            metrics);
   // Readiness checks: each answers quickly and never throws (a failure is "down").
   auto check_postgres = [&pool]() -> asio::awaitable<health::CheckResult> {
     try {
@@ -268,6 +280,10 @@ int serve(const config::Config& config) {
       co_return health::CheckResult{expiry.healthy(), expiry.describe()};
     };
     checks.push_back(health::Check{"reservation_expiry", check_expiry});
+    auto check_outbox = [&outbox_publisher]() -> asio::awaitable<health::CheckResult> {
+      co_return health::CheckResult{outbox_publisher.healthy(), outbox_publisher.describe()};
+    };
+    checks.push_back(health::Check{"outbox_publisher", check_outbox});
   }
   health::Service health_service(std::move(checks), std::chrono::milliseconds(2'000));
 
@@ -292,7 +308,10 @@ int serve(const config::Config& config) {
         asio::detached);
   }
 
-  if (config.workers_enabled) expiry.start();
+  if (config.workers_enabled) {
+    expiry.start();
+    outbox_publisher.start();
+  }
 
   http::Router router;
   health::register_routes(router, config.api_base(), health_service, metrics);
@@ -348,6 +367,9 @@ int serve(const config::Config& config) {
           core::log::info("http server stopped", {{"openConnections", server.open_connections()}});
           if (config.workers_enabled) {
             co_await expiry.stop();
+            // Before the producer closes (after the I/O threads): the batch in flight still
+            // needs the producer and the pool to settle.
+            co_await outbox_publisher.stop();
             core::log::info("workers stopped");
           }
           co_await hub.async_stop();
