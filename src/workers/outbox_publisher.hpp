@@ -65,7 +65,8 @@ class OutboxPublisher {
   };
 
   // `listen`: where to LISTEN for outbox_events notifications; std::nullopt polls only.
-  // The pool, producer and registry must outlive the publisher.
+  // The pool, producer and registry must outlive the publisher. Once started, it must be
+  // stopped (stop() completed) before it is destroyed.
   OutboxPublisher(const boost::asio::any_io_executor& executor, infra::pg::Pool& pool,
                   infra::kafka::Producer& producer, std::optional<infra::pg::ConnectOptions> listen,
                   Options options, core::metrics::Registry& metrics);

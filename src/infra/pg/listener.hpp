@@ -41,6 +41,7 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
+  // Once started, the listener must be stopped (stop() completed) before it is destroyed.
   void start();
   // Closes the connection and completes once the loop has exited. Idempotent.
   boost::asio::awaitable<void> stop();

@@ -136,8 +136,10 @@ class OutboxPublisherTest : public ::testing::Test {
 
   // Writes `count` outbox rows for `topic` in one transaction through the real writer; returns
   // (row id, aggregate id) pairs in order.
-  std::vector<std::pair<std::string, std::string>> write_rows(const std::string& topic, int count,
-                                                              const std::string& request_id) {
+  // `headers_of_third`, when given, becomes the third row's `headers` in the same transaction.
+  std::vector<std::pair<std::string, std::string>> write_rows(
+      const std::string& topic, int count, const std::string& request_id,
+      std::optional<std::string> headers_of_third = std::nullopt) {
     topics_to_clean_.insert(topic);
     return io_.run(
         [&]() -> asio::awaitable<std::vector<std::pair<std::string, std::string>>> {
@@ -154,6 +156,10 @@ class OutboxPublisherTest : public ::testing::Test {
               ev.aggregate_id = core::new_uuid();
               ev.data["n"] = i;
               std::string id = co_await infra::outbox::append(tx, ev, actor);
+              if (i == 2 && headers_of_third) {
+                const pg::Params params(id, *headers_of_third);
+                co_await tx.query(kSetHeaders, params);
+              }
               out.emplace_back(std::move(id), ev.aggregate_id);
             }
             co_return out;
@@ -227,6 +233,36 @@ class OutboxPublisherTest : public ::testing::Test {
   std::set<std::string> topics_to_clean_;
 };
 
+// Stops a started publisher however the test exits (a running one must not be destroyed).
+class Running {
+ public:
+  Running(IoThreads& io, OutboxPublisher& publisher) : io_(io), publisher_(publisher) {
+    publisher_.start();
+  }
+  ~Running() {
+    try {
+      io_.run(publisher_.stop(), 60s);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "stopping the publisher: " << e.what();
+    }
+  }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+
+ private:
+  IoThreads& io_;
+  OutboxPublisher& publisher_;
+};
+
+// A first message through `producer` to `topic`, so broker connection, idempotence id and topic
+// metadata are in place before a test measures anything.
+void warm_up(IoThreads& io, kafka::Producer& producer, const std::string& topic) {
+  std::string t = topic;
+  std::string key = "warm-up";
+  std::string value = "{}";
+  io.run(producer.produce(std::move(t), std::move(key), std::move(value)), 30s);
+}
+
 std::map<std::string, std::string> header_map(const kafka::Message& m) {
   std::map<std::string, std::string> out;
   for (const auto& h : m.headers) out.emplace(h.key, h.value);
@@ -236,23 +272,18 @@ std::map<std::string, std::string> header_map(const kafka::Message& m) {
 TEST_F(OutboxPublisherTest, CommittedRowsArePublishedWithinMillisecondsAndMarkedSent) {
   ScopedTopic topic("outbox", 3);
   kafka::Producer producer(io_.executor(), test_options(), metrics_);
+  warm_up(io_, producer, topic.name());
   OutboxPublisher publisher(io_.executor(), *pool_, producer,
                             pool_options(outbox_database_url()).connect, options(), metrics_);
-  publisher.start();
+  Running running(io_, publisher);
   ASSERT_TRUE(eventually([&] { return publisher.listening(); }, 5s));
 
   const std::string request_id = "req-" + core::random_hex(6);
-  auto written = write_rows(topic.name(), 5, request_id);
   // One row carries extra headers of its own.
-  io_.run(
-      [&]() -> asio::awaitable<void> {
-        const pg::Params params(written[2].first, R"({"x-tenant": "t1", "n": 5})");
-        co_await pool_->query(kSetHeaders, params);
-      }(),
-      10s);
+  auto written = write_rows(topic.name(), 5, request_id, R"({"x-tenant": "t1", "n": 5})");
   // The polling interval is a minute: only the notification of the commit can be this fast.
   const auto committed = std::chrono::steady_clock::now();
-  ASSERT_TRUE(eventually([&] { return all_sent(topic.name(), 5); }, 3s));
+  ASSERT_TRUE(eventually([&] { return all_sent(topic.name(), 5); }, 10s));
   const auto elapsed = std::chrono::steady_clock::now() - committed;
   EXPECT_LT(elapsed, 2s);
   EXPECT_GE(metrics_.counter("ticketd_db_listen_notifications_total", "", {"channel"})
@@ -273,7 +304,9 @@ TEST_F(OutboxPublisherTest, CommittedRowsArePublishedWithinMillisecondsAndMarked
                 .count(),
             5u);
 
-  const auto messages = consume(topic.name(), 5);
+  auto messages = consume(topic.name(), 6);
+  // The warm-up message is not an outbox row.
+  std::erase_if(messages, [](const kafka::Message& m) { return m.key == "warm-up"; });
   ASSERT_EQ(messages.size(), 5u);
   std::map<std::string, const kafka::Message*> by_id;
   for (const auto& m : messages) {
@@ -306,8 +339,6 @@ TEST_F(OutboxPublisherTest, CommittedRowsArePublishedWithinMillisecondsAndMarked
       EXPECT_EQ(m.headers.size(), 3u);
     }
   }
-
-  io_.run(publisher.stop(), 40s);
 }
 
 TEST_F(OutboxPublisherTest, RowWhoseLeaseWasTakenOverIsNotMarkedSentByTheOldOwner) {
@@ -412,11 +443,11 @@ TEST_F(OutboxPublisherTest, TwoPublishersShareABacklogAndPublishEachRowOnce) {
   OutboxPublisher b(io_.executor(), *pool_, producer_b, pool_options(outbox_database_url()).connect,
                     o, metrics_b);
   ASSERT_NE(a.owner(), b.owner());
-  a.start();
-  b.start();
-  ASSERT_TRUE(eventually([&] { return all_sent(topic.name(), kRows); }, 20s));
-  io_.run(a.stop(), 40s);
-  io_.run(b.stop(), 40s);
+  {
+    Running running_a(io_, a);
+    Running running_b(io_, b);
+    ASSERT_TRUE(eventually([&] { return all_sent(topic.name(), kRows); }, 30s));
+  }
   const double sent_a = counter("ticketd_outbox_sent_total", topic.name());
   const double sent_b =
       metrics_b.counter("ticketd_outbox_sent_total", "", {"topic"}).with({topic.name()}).value();
