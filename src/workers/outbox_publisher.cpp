@@ -27,7 +27,7 @@ namespace {
 
 constexpr std::string_view kChannel = "outbox_events";
 // The backlog query reads at most this many PENDING rows (the gauge saturates there).
-constexpr std::int64_t kBacklogCap = 1'000'000;
+constexpr std::int64_t kBacklogCap = 100'000;
 constexpr std::int64_t kBacklogRefreshMs = 1'000;
 // SENT rows are purged in bounded batches, a few at a time, this often.
 constexpr std::int64_t kPurgeEveryMs = 10 * 60 * 1'000;
@@ -36,6 +36,9 @@ constexpr int kPurgeBatchesPerRound = 10;
 // Recording acknowledgements is retried briefly: a lost SENT update means a duplicate later.
 constexpr int kAckAttempts = 4;
 constexpr auto kAckRetryBase = 100ms;
+// Batches produced but not yet settled: the next claim overlaps the wait for the broker's acks
+// (throughput under a backlog, latency under a steady trickle of commits).
+constexpr std::size_t kMaxBatchesInFlight = 4;
 
 std::string error_text(const std::exception_ptr& e) {
   try {
@@ -82,6 +85,21 @@ std::vector<infra::kafka::Header> outbox_headers(const infra::outbox::ClaimedRow
   }
   return out;
 }
+
+// One claimed batch from enqueue to settlement (strand only).
+struct OutboxPublisher::Batch {
+  Batch(const boost::asio::strand<boost::asio::any_io_executor>& strand,
+        std::vector<infra::outbox::ClaimedRow> claimed)
+      : rows(std::move(claimed)),
+        outcomes(rows.size()),
+        remaining(rows.size()),
+        all_done(strand, asio::steady_timer::time_point::max()) {}
+
+  std::vector<infra::outbox::ClaimedRow> rows;
+  std::vector<std::exception_ptr> outcomes;  // null: acknowledged
+  std::size_t remaining;
+  asio::steady_timer all_done;  // cancelled when the last outcome arrives
+};
 
 struct OutboxPublisher::Metrics {
   explicit Metrics(core::metrics::Registry& r)
@@ -143,7 +161,8 @@ OutboxPublisher::OutboxPublisher(const asio::any_io_executor& executor, infra::p
                          options_.instance.empty() ? default_instance() : options_.instance,
                          core::random_hex(6))),
       metrics_(std::make_unique<Metrics>(metrics)),
-      timer_(strand_) {
+      timer_(strand_),
+      slot_timer_(strand_) {
   if (listen) {
     infra::pg::Listener::Options lo;
     lo.connect = *listen;
@@ -194,11 +213,29 @@ asio::awaitable<void> OutboxPublisher::run() {
     wake_pending_ = false;
     bool failed = false;
     try {
-      std::size_t claimed = 0;
-      do {
-        claimed = co_await pass();
+      // Claim and enqueue batch after batch while they come back full; each one settles in
+      // the background, at most kMaxBatchesInFlight at a time. Claims stay sequential, so rows
+      // are enqueued in outbox order.
+      for (;;) {
+        while (in_flight_ >= kMaxBatchesInFlight) {
+          slot_timer_.expires_at(asio::steady_timer::time_point::max());
+          boost::system::error_code ec;
+          co_await slot_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        std::shared_ptr<Batch> batch = co_await claim_and_produce();
         if (now_ms() - last_backlog_ms_ >= kBacklogRefreshMs) co_await refresh_backlog();
-      } while (claimed == static_cast<std::size_t>(options_.batch_size) && !stopping_.load());
+        if (!batch) break;
+        const bool full = batch->rows.size() == static_cast<std::size_t>(options_.batch_size);
+        ++in_flight_;
+        asio::co_spawn(strand_, settle(batch), [this](std::exception_ptr e) {
+          --in_flight_;
+          slot_timer_.cancel();
+          if (!e) return;
+          metrics_->failures.inc();
+          core::log::warn("outbox batch not settled", {{"error", error_text(e)}});
+        });
+        if (!full || stopping_.load()) break;
+      }
       heartbeat_ms_.store(now_ms());
       metrics_->passes.inc();
       co_await maybe_purge();
@@ -216,6 +253,12 @@ asio::awaitable<void> OutboxPublisher::run() {
     boost::system::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  // Graceful: the batches in flight settle before the loop reports it has stopped.
+  while (in_flight_ > 0) {
+    slot_timer_.expires_at(asio::steady_timer::time_point::max());
+    boost::system::error_code ec;
+    co_await slot_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
   running_.store(false);
 }
 
@@ -226,26 +269,31 @@ asio::awaitable<std::size_t> OutboxPublisher::publish_batch() {
 }
 
 asio::awaitable<std::size_t> OutboxPublisher::pass() {
+  std::shared_ptr<Batch> batch = co_await claim_and_produce();
+  if (!batch) co_return 0;
+  co_await settle(batch);
+  co_return batch->rows.size();
+}
+
+asio::awaitable<std::shared_ptr<OutboxPublisher::Batch>> OutboxPublisher::claim_and_produce() {
   std::string owner = owner_;
   const auto lease = options_.lease;
   const int limit = options_.batch_size;
   std::vector<infra::outbox::ClaimedRow> rows = co_await relay_.claim(owner, lease, limit);
-  const std::size_t n = rows.size();
-  if (n == 0) co_return 0;
+  std::shared_ptr<Batch> batch;
+  if (rows.empty()) co_return batch;
+  batch = std::make_shared<Batch>(strand_, std::move(rows));
 
-  // Produce everything at once; each completion lands on this strand. A null outcome is an
-  // acknowledgement.
-  std::vector<std::exception_ptr> outcomes(n);
-  std::size_t remaining = n;
-  asio::steady_timer all_done(strand_, asio::steady_timer::time_point::max());
-  for (std::size_t i = 0; i < n; ++i) {
-    auto& row = rows[i];
+  // Every row is enqueued now, in order; each completion lands on this strand and the batch
+  // stays alive until the last one. A null outcome is an acknowledgement.
+  for (std::size_t i = 0; i < batch->rows.size(); ++i) {
+    auto& row = batch->rows[i];
     std::vector<infra::kafka::Header> headers;
     try {
       headers = outbox_headers(row);
     } catch (...) {
-      outcomes[i] = std::current_exception();
-      --remaining;
+      batch->outcomes[i] = std::current_exception();
+      --batch->remaining;
       continue;
     }
     std::string topic = row.topic;
@@ -254,15 +302,23 @@ asio::awaitable<std::size_t> OutboxPublisher::pass() {
     asio::co_spawn(
         strand_,
         producer_.produce(std::move(topic), std::move(key), std::move(value), std::move(headers)),
-        [&outcomes, &remaining, &all_done, i](std::exception_ptr e) {
-          outcomes[i] = e;
-          if (--remaining == 0) all_done.cancel();
+        [batch, i](std::exception_ptr e) {
+          batch->outcomes[i] = e;
+          if (--batch->remaining == 0) batch->all_done.cancel();
         });
   }
-  while (remaining > 0) {
+  co_return batch;
+}
+
+asio::awaitable<void> OutboxPublisher::settle(std::shared_ptr<Batch> batch) {
+  while (batch->remaining > 0) {
     boost::system::error_code ec;
-    co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await batch->all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  std::string owner = owner_;
+  const auto& rows = batch->rows;
+  const auto& outcomes = batch->outcomes;
+  const std::size_t n = rows.size();
 
   std::vector<std::string> acked;
   std::vector<infra::outbox::FailedDelivery> failures;
@@ -335,7 +391,6 @@ asio::awaitable<std::size_t> OutboxPublisher::pass() {
     core::log::warn("outbox deliveries failed",
                     {{"rows", failed_count}, {"dead", dead}, {"error", first_error}});
   }
-  co_return n;
 }
 
 asio::awaitable<void> OutboxPublisher::refresh_backlog() {

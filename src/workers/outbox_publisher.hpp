@@ -5,10 +5,12 @@
 // the table without waiting on each other), produce every row concurrently with the idempotent
 // producer (key = message_key, value = the stored payload as is, headers x-correlation-id,
 // x-event-id, x-event-type plus the row's own), then settle the batch in at most two
-// statements: SENT for what the broker acknowledged, and for failures attempts + 1 and a retry
-// after min(cap, base·2^attempts) with jitter, FAILED after max attempts. Both statements only
-// touch rows this publisher still leases, so a publisher that stalled past its lease never
-// overwrites another one's work (the lost rows are counted).
+// statements (while it waits for the broker, the next batch may be claimed and enqueued; up to
+// four batches are in flight, and claims stay sequential so rows are enqueued in outbox order):
+// SENT for what the broker acknowledged, and for failures attempts + 1 and a retry after min(cap,
+// base·2^attempts) with jitter, FAILED after max attempts. Both statements only touch rows this
+// publisher still leases, so a publisher that stalled past its lease never overwrites another one's
+// work (the lost rows are counted).
 //
 // When it runs: a LISTEN on `outbox_events` (the table's trigger notifies on commit) wakes it
 // within milliseconds; while batches come back full it loops at once; otherwise it polls every
@@ -97,8 +99,13 @@ class OutboxPublisher {
 
  private:
   struct Metrics;
+  struct Batch;
   boost::asio::awaitable<void> run();
-  boost::asio::awaitable<std::size_t> pass();  // on strand_
+  // All on strand_: claim a batch and enqueue every row (nullptr when nothing is due); wait for
+  // its outcomes and record them; both in sequence.
+  boost::asio::awaitable<std::shared_ptr<Batch>> claim_and_produce();
+  boost::asio::awaitable<void> settle(std::shared_ptr<Batch> batch);
+  boost::asio::awaitable<std::size_t> pass();
   boost::asio::awaitable<void> refresh_backlog();
   boost::asio::awaitable<void> maybe_purge();
   std::int64_t now_ms() const noexcept;
@@ -110,7 +117,9 @@ class OutboxPublisher {
   std::string owner_;
   std::unique_ptr<Metrics> metrics_;
   boost::asio::steady_timer timer_;
-  bool wake_pending_ = false;  // strand only
+  boost::asio::steady_timer slot_timer_;  // a batch in flight settled
+  std::size_t in_flight_ = 0;             // strand only
+  bool wake_pending_ = false;             // strand only
   std::int64_t last_backlog_ms_ = 0;
   std::int64_t last_purge_ms_ = 0;
   std::atomic<bool> stopping_{false};
