@@ -56,6 +56,7 @@
 #include "modules/venues/repository.hpp"
 #include "modules/venues/routes.hpp"
 #include "modules/venues/service.hpp"
+#include "workers/outbox_publisher.hpp"
 #include "workers/payment_succeeded_consumer.hpp"
 #include "workers/reservation_expiry.hpp"
 
@@ -269,6 +270,17 @@ int serve(const config::Config& config) {
   consumer_options.backoff_max = config.consumer_backoff_max;
   workers::PaymentSucceededConsumer payment_consumer(ioc.get_executor(), ticket_service, producer,
                                                      std::move(consumer_options), metrics);
+  workers::OutboxPublisher::Options outbox_options;
+  outbox_options.batch_size = config.outbox_publish_batch_size;
+  outbox_options.interval = config.outbox_publish_interval;
+  outbox_options.max_attempts = config.outbox_publish_max_attempts;
+  outbox_options.backoff_base = config.outbox_publish_backoff;
+  outbox_options.backoff_max = config.outbox_publish_backoff_max;
+  outbox_options.lease = config.outbox_publish_lease;
+  outbox_options.retention = std::chrono::hours(config.outbox_retention_hours);
+  workers::OutboxPublisher outbox_publisher(ioc.get_executor(), pool, producer,
+                                            pool_options(config).connect, std::move(outbox_options),
+                                            metrics);
   // Readiness checks: each answers quickly and never throws (a failure is "down").
   auto check_postgres = [&pool]() -> asio::awaitable<health::CheckResult> {
     try {
@@ -307,6 +319,10 @@ int serve(const config::Config& config) {
       co_return health::CheckResult{payment_consumer.healthy(), payment_consumer.describe()};
     };
     checks.push_back(health::Check{"payment_succeeded_consumer", check_consumer});
+    auto check_outbox = [&outbox_publisher]() -> asio::awaitable<health::CheckResult> {
+      co_return health::CheckResult{outbox_publisher.healthy(), outbox_publisher.describe()};
+    };
+    checks.push_back(health::Check{"outbox_publisher", check_outbox});
   }
   health::Service health_service(std::move(checks), std::chrono::milliseconds(2'000));
 
@@ -334,6 +350,7 @@ int serve(const config::Config& config) {
   if (config.workers_enabled) {
     expiry.start();
     payment_consumer.start();
+    outbox_publisher.start();
   }
 
   http::Router router;
@@ -401,6 +418,9 @@ int serve(const config::Config& config) {
           if (config.workers_enabled) {
             co_await expiry.stop();
             co_await payment_consumer.stop(std::chrono::seconds(15));
+            // Before the producer closes (after the I/O threads): the batch in flight still
+            // needs the producer and the pool to settle.
+            co_await outbox_publisher.stop();
             core::log::info("workers stopped");
           }
           co_await hub.async_stop();

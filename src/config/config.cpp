@@ -198,6 +198,13 @@ const std::vector<Row>& rows() {
       {"RESERVATION_EXPIRY_INTERVAL_SECONDS",
        seconds_in(&Config::reservation_expiry_interval, 0.01, 600)},
       {"RESERVATION_EXPIRY_BATCH", int_in(&Config::reservation_expiry_batch, 1, 100'000)},
+      {"OUTBOX_PUBLISH_BATCH_SIZE", int_in(&Config::outbox_publish_batch_size, 1, 10'000)},
+      {"OUTBOX_PUBLISH_INTERVAL_MS", ms_in(&Config::outbox_publish_interval, 10, 600'000)},
+      {"OUTBOX_PUBLISH_MAX_ATTEMPTS", int_in(&Config::outbox_publish_max_attempts, 1, 1'000)},
+      {"OUTBOX_PUBLISH_BACKOFF_MS", ms_in(&Config::outbox_publish_backoff, 1, 3'600'000)},
+      {"OUTBOX_PUBLISH_BACKOFF_MAX_MS", ms_in(&Config::outbox_publish_backoff_max, 1, 86'400'000)},
+      {"OUTBOX_PUBLISH_LEASE_MS", ms_in(&Config::outbox_publish_lease, 1'000, 3'600'000)},
+      {"OUTBOX_RETENTION_HOURS", int_in(&Config::outbox_retention_hours, 0, 87'600)},
   };
   return kRows;
 }
@@ -250,6 +257,10 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
           "{}: must be a positive number of seconds or a duration like 15m, 1h, 1d", name));
     }
   };
+  if (c.outbox_publish_backoff_max < c.outbox_publish_backoff) {
+    errors.emplace_back(
+        "OUTBOX_PUBLISH_BACKOFF_MAX_MS: must not be smaller than OUTBOX_PUBLISH_BACKOFF_MS");
+  }
   check_duration("JWT_EXPIRES_IN", c.jwt_expires_in);
   check_duration("JWT_REFRESH_EXPIRES_IN", c.jwt_refresh_expires_in);
 }

@@ -108,6 +108,16 @@ struct Config {
   bool workers_enabled = true;
   std::chrono::milliseconds reservation_expiry_interval{2'000};  // set in (fractional) seconds
   int reservation_expiry_batch = 500;
+  // Outbox publisher (workers/outbox_publisher): woken by LISTEN/NOTIFY, polls as a fallback.
+  int outbox_publish_batch_size = 200;
+  std::chrono::milliseconds outbox_publish_interval{1'000};
+  int outbox_publish_max_attempts = 10;                   // then FAILED
+  std::chrono::milliseconds outbox_publish_backoff{500};  // retry delay base, doubled per attempt
+  std::chrono::milliseconds outbox_publish_backoff_max{60'000};
+  // How long a claimed batch stays with one publisher; should exceed the producer's
+  // message.timeout.ms (30 s) so a slow broker does not hand a batch to a second publisher.
+  std::chrono::milliseconds outbox_publish_lease{30'000};
+  int outbox_retention_hours = 168;  // SENT rows older than this are purged; 0 = keep forever
 
   bool is_production() const noexcept { return node_env == "production"; }
   // JWT_SECRET, or the development-only secret when it is unset outside production.

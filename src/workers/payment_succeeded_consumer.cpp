@@ -126,12 +126,14 @@ std::int64_t PaymentSucceededConsumer::now_ms() const noexcept {
 }
 
 bool PaymentSucceededConsumer::healthy() const noexcept {
-  // A message being retried still beats the heartbeat; only a wedged loop goes quiet.
-  return !finished_.load() && now_ms() - heartbeat_ms_.load() < 30'000;
+  // Ready once in the consumer group (before, payments wait for a rebalance); a message being
+  // retried still beats the heartbeat: only a wedged loop goes quiet.
+  return joined_.load() && !finished_.load() && now_ms() - heartbeat_ms_.load() < 30'000;
 }
 
 std::string PaymentSucceededConsumer::describe() const {
   if (finished_.load()) return "stopped";
+  if (!joined_.load()) return "joining the consumer group";
   return healthy() ? "ok (" + std::to_string(consumed_.load()) + " consumed)" : "stalled";
 }
 
@@ -169,6 +171,7 @@ void PaymentSucceededConsumer::run() {
         core::log::info("payment.succeeded consumer started", {{"group", options_.group_id}});
       }
       auto message = consumer->poll(kPoll);
+      joined_.store(consumer->joined());
       if (!message) continue;
       consumed_.fetch_add(1);
       if (!handle(*message)) break;  // stopping with the message unfinished: not committed
@@ -183,6 +186,7 @@ void PaymentSucceededConsumer::run() {
       // A fatal client error: start over with a new client (uncommitted messages come back).
       core::log::error("payment.succeeded consumer failed; recreating it", {{"error", e.what()}});
       consumer.reset();
+      joined_.store(false);
       pause(std::chrono::seconds(1));
     }
   }

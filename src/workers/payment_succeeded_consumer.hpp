@@ -74,6 +74,7 @@ class PaymentSucceededConsumer {
   core::metrics::Registry& registry_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> joined_{false};
   std::atomic<std::int64_t> heartbeat_ms_{0};
   std::atomic<std::int64_t> consumed_{0};
   core::metrics::Family<core::metrics::Counter>& outcomes_;

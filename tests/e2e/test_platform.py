@@ -36,7 +36,8 @@ def test_live_is_ok_at_root_and_under_the_api_base(ticketd, prefix):
 def test_ready_reports_every_dependency(ticketd):
     res = ticketd.wait_ready()
     checks = res.json()["data"]["checks"]
-    assert set(checks) == {"postgres", "redis", "kafka", "reservation_expiry", "payment_succeeded_consumer"}
+    assert set(checks) == {"postgres", "redis", "kafka", "reservation_expiry", "payment_succeeded_consumer",
+                           "outbox_publisher"}
     assert all(c["status"] == "up" for c in checks.values())
     assert ticketd.get("/api/v1/health/ready").status_code == 200
 

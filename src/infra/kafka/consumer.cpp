@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -83,6 +84,7 @@ struct Consumer::State final : detail::ClientContext {
   std::vector<std::string> topics;
   std::shared_ptr<ConsumerMetrics> metrics;
   bool closed = false;
+  std::atomic<bool> joined{false};
   Clock::time_point next_lag_refresh{};
   KafkaHandle rk;
 };
@@ -94,6 +96,7 @@ void Consumer::State::rebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err,
   const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
   std::string failure;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    joined.store(true);
     if (cooperative) {
       if (ErrorHandle e{rd_kafka_incremental_assign(handle, parts)}) {
         failure = rd_kafka_error_string(e.get());
@@ -301,6 +304,10 @@ void Consumer::close() {
 std::optional<std::int64_t> Consumer::lag() {
   if (state_->closed) return std::nullopt;
   return state_->refresh_lag();
+}
+
+bool Consumer::joined() const noexcept {
+  return state_->joined.load();
 }
 
 const std::string& Consumer::group_id() const noexcept {

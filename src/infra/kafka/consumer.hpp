@@ -75,6 +75,9 @@ class Consumer {
   std::optional<std::int64_t> lag();
 
   const std::string& group_id() const noexcept;
+  // True once the group gave this member an assignment (possibly empty: more members than
+  // partitions): from then on its partitions' messages reach poll(). Safe from any thread.
+  bool joined() const noexcept;
 
  private:
   struct State;

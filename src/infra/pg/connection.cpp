@@ -223,6 +223,37 @@ asio::awaitable<Result> Connection::query_text(std::string_view sql, const Param
   co_return co_await collect();
 }
 
+std::vector<Notification> Connection::take_notifications() {
+  std::vector<Notification> out;
+  while (PGnotify* n = PQnotifies(conn_)) {
+    std::unique_ptr<PGnotify, decltype(&PQfreemem)> owned(n, &PQfreemem);
+    Notification item;
+    item.channel = n->relname != nullptr ? n->relname : "";
+    item.payload = n->extra != nullptr ? n->extra : "";
+    item.backend_pid = n->be_pid;
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+asio::awaitable<std::vector<Notification>> Connection::wait_notifications() {
+  if (!healthy()) throw connection_error("connection is not usable");
+  // A query's response may have carried notifications that libpq buffered already.
+  std::vector<Notification> pending = take_notifications();
+  if (!pending.empty()) co_return pending;
+  auto [ec] = co_await socket_.async_wait(asio::posix::stream_descriptor::wait_read, kTuple);
+  if (ec == asio::error::operation_aborted) co_return pending;
+  if (ec) fail("notification wait: " + ec.message());
+  if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) fail("receive");
+  pending = take_notifications();
+  co_return pending;
+}
+
+void Connection::cancel_wait() noexcept {
+  boost::system::error_code ignored;
+  if (socket_.is_open()) socket_.cancel(ignored);
+}
+
 asio::awaitable<Result> Connection::exec(std::string_view sql) {
   if (!healthy()) throw connection_error("connection is not usable");
   const std::string text(sql);

@@ -25,6 +25,13 @@ struct Statement {
   std::string_view sql;
 };
 
+// One NOTIFY received on a LISTENing connection.
+struct Notification {
+  std::string channel;
+  std::string payload;
+  int backend_pid = 0;  // the notifying session
+};
+
 struct ConnectOptions {
   std::string url;  // postgres://user:pass@host:port/db
   std::chrono::milliseconds connect_timeout{3'000};
@@ -52,6 +59,15 @@ class Connection {
   // migrations). Returns the last result.
   boost::asio::awaitable<Result> exec(std::string_view sql);
 
+  // LISTEN support: returns the notifications libpq has already buffered, or else waits until
+  // the socket is readable, consumes the input and returns what arrived (possibly nothing: a
+  // wake-up by cancel_wait() or by other server messages). Throws DbError (kUnavailable) when
+  // the connection is lost. Only for a connection that runs no query at the same time.
+  boost::asio::awaitable<std::vector<Notification>> wait_notifications();
+  // Makes a pending wait_notifications() return (empty) now. Call it on the executor that runs
+  // the wait (it touches the socket).
+  void cancel_wait() noexcept;
+
   // False once the connection was lost or left in an unknown protocol state; the pool discards it.
   bool healthy() const noexcept;
   void mark_broken() noexcept { broken_ = true; }
@@ -72,6 +88,7 @@ class Connection {
   boost::asio::awaitable<Result> collect();
   void attach_socket();
   [[noreturn]] void fail(const std::string& what);
+  std::vector<Notification> take_notifications();
 
   boost::asio::any_io_executor ex_;
   PGconn* conn_ = nullptr;

@@ -84,6 +84,52 @@ TEST(Config, WebhookSecretsRotate) {
       mentions(load({{"PAYMENT_WEBHOOK_SECRET", "short"}}, {}).errors, "PAYMENT_WEBHOOK_SECRET"));
 }
 
+TEST(Config, OutboxPublisherSettings) {
+  const auto d = load({}, {});
+  EXPECT_EQ(d.config.outbox_publish_batch_size, 200);
+  EXPECT_EQ(d.config.outbox_publish_interval, std::chrono::milliseconds(1'000));
+  EXPECT_EQ(d.config.outbox_publish_max_attempts, 10);
+  EXPECT_EQ(d.config.outbox_publish_backoff, std::chrono::milliseconds(500));
+  EXPECT_EQ(d.config.outbox_publish_backoff_max, std::chrono::milliseconds(60'000));
+  EXPECT_EQ(d.config.outbox_publish_lease, std::chrono::milliseconds(30'000));
+  EXPECT_EQ(d.config.outbox_retention_hours, 168);
+
+  const auto r = load({{"OUTBOX_PUBLISH_BATCH_SIZE", "50"},
+                       {"OUTBOX_PUBLISH_INTERVAL_MS", "250"},
+                       {"OUTBOX_PUBLISH_MAX_ATTEMPTS", "3"},
+                       {"OUTBOX_PUBLISH_BACKOFF_MS", "100"},
+                       {"OUTBOX_PUBLISH_BACKOFF_MAX_MS", "2000"},
+                       {"OUTBOX_PUBLISH_LEASE_MS", "45000"},
+                       {"OUTBOX_RETENTION_HOURS", "0"}},
+                      {});
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.config.outbox_publish_batch_size, 50);
+  EXPECT_EQ(r.config.outbox_publish_interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(r.config.outbox_publish_max_attempts, 3);
+  EXPECT_EQ(r.config.outbox_publish_backoff, std::chrono::milliseconds(100));
+  EXPECT_EQ(r.config.outbox_publish_backoff_max, std::chrono::milliseconds(2'000));
+  EXPECT_EQ(r.config.outbox_publish_lease, std::chrono::milliseconds(45'000));
+  EXPECT_EQ(r.config.outbox_retention_hours, 0);
+
+  const auto bad = load({{"OUTBOX_PUBLISH_BATCH_SIZE", "0"},
+                         {"OUTBOX_PUBLISH_INTERVAL_MS", "5"},
+                         {"OUTBOX_PUBLISH_MAX_ATTEMPTS", "many"},
+                         {"OUTBOX_PUBLISH_LEASE_MS", "10"},
+                         {"OUTBOX_RETENTION_HOURS", "-1"}},
+                        {});
+  EXPECT_EQ(bad.errors.size(), 5u);
+  EXPECT_TRUE(mentions(bad.errors, "OUTBOX_PUBLISH_BATCH_SIZE"));
+  EXPECT_TRUE(mentions(bad.errors, "OUTBOX_PUBLISH_INTERVAL_MS"));
+  EXPECT_TRUE(mentions(bad.errors, "OUTBOX_PUBLISH_MAX_ATTEMPTS"));
+  EXPECT_TRUE(mentions(bad.errors, "OUTBOX_PUBLISH_LEASE_MS"));
+  EXPECT_TRUE(mentions(bad.errors, "OUTBOX_RETENTION_HOURS"));
+
+  const auto inverted =
+      load({{"OUTBOX_PUBLISH_BACKOFF_MS", "5000"}, {"OUTBOX_PUBLISH_BACKOFF_MAX_MS", "1000"}}, {});
+  ASSERT_EQ(inverted.errors.size(), 1u);
+  EXPECT_TRUE(mentions(inverted.errors, "OUTBOX_PUBLISH_BACKOFF_MAX_MS"));
+}
+
 TEST(Config, JwtExpiryForms) {
   for (const char* v : {"900", "15m", "1h", "1d", "30s"}) {
     EXPECT_TRUE(load({{"JWT_EXPIRES_IN", v}}, {}).errors.empty()) << v;
