@@ -267,3 +267,65 @@ def test_concurrent_purchases_get_their_tickets_exactly_once(ticketd):
     assert seated["sold"] == 10 and seated["available"] == 10 and seated["revenueCents"] == 10 * (SEAT_PRICE + SEAT_FEES)
     assert ticketd.get(f"{API}/events/{s.eid}/stats", headers=buyers[0]["h"]).status_code == 404
     assert ticketd.get(f"{API}/events/{s.eid}/stats").status_code == 401
+
+
+def purchase_jobs(t, s, buyers, seat_ids):
+    """One job per seat: reserve it, create the payment, complete the simulated checkout; each job
+    returns the payment id."""
+    def purchase(i):
+        def job(session):
+            who = buyers[i % len(buyers)]
+            res = session.post(t.url(f"{API}/reservations"), headers=who["h"], timeout=60,
+                               json={"eventId": s.eid, "seatIds": [seat_ids[i]],
+                                     "idempotencyKey": "k-" + uuid.uuid4().hex})
+            assert res.status_code == 201, res.text
+            res = session.post(t.url(f"{API}/payments"), headers=who["h"], timeout=60,
+                               json={"reservationId": res.json()["data"]["id"]})
+            assert res.status_code == 201, res.text
+            pid = res.json()["data"]["id"]
+            res = session.post(t.url(f"{API}/dev/payments/{pid}/complete"), headers=who["h"],
+                               timeout=60, json={"outcome": "SUCCEEDED"})
+            assert res.status_code == 200 and res.json()["data"]["processed"], res.text
+            return pid
+        return job
+    return [purchase(i) for i in range(len(seat_ids))]
+
+
+def exactly_once(pids, event_id, timeout):
+    """Waits until every payment is finalized; then each has one order and one ticket, and the
+    event has no seat with two issued tickets."""
+    ids = ",".join(f"'{p}'" for p in pids)
+    done = poll(lambda: db_json(f"SELECT count(*) FROM payments WHERE id IN ({ids}) AND finalized_at IS NOT NULL")[0],
+                lambda n: n == len(pids), timeout)
+    assert done == len(pids)
+    assert db_json(f"SELECT count(*) FROM orders WHERE payment_id IN ({ids})") == [len(pids)]
+    assert db_json(f"SELECT count(*) FROM tickets t JOIN orders o ON o.id = t.order_id "
+                   f"WHERE o.payment_id IN ({ids})") == [len(pids)]
+    assert db_json(f"SELECT count(*) FROM (SELECT event_seat_id FROM tickets WHERE event_id = '{event_id}' "
+                   f"AND status = 'ISSUED' GROUP BY event_seat_id HAVING count(*) > 1) x") == [0]
+
+
+HALL_200 = [{"name": "Arena", "code": "AR", "sortOrder": 1,
+             "rows": [{"name": f"R{r}", "sortOrder": r, "seatCount": 20} for r in range(1, 11)]}]
+
+
+def test_purchases_during_a_kafka_outage_get_their_tickets_once_it_returns(ticketd, services):
+    s = open_event(ticketd, sections=HALL_200)
+    buyers = users(ticketd, 8)
+    seat_ids = list(s.seats.values())[:200]
+    services("stop", "kafka")
+    stopped = time.time()
+    try:
+        pids = fire(purchase_jobs(ticketd, s, buyers, seat_ids), workers=16)
+        ids = ",".join(f"'{p}'" for p in pids)
+        # paid, but nothing can be issued while the broker is away
+        assert db_json(f"SELECT count(*) FROM payments WHERE id IN ({ids}) AND status = 'SUCCEEDED'") == [200]
+        time.sleep(max(0.0, 30 - (time.time() - stopped)))
+        assert db_json(f"SELECT count(*) FROM payments WHERE id IN ({ids}) AND finalized_at IS NOT NULL") == [0]
+    finally:
+        services("start", "kafka")
+    exactly_once(pids, s.eid, 120)
+    sent = poll(lambda: db_json(f"SELECT count(*) FROM outbox_events WHERE aggregate_id IN ({ids}) "
+                                f"AND status <> 'SENT'")[0], lambda n: n == 0, 60)
+    assert sent == 0
+    ticketd.wait_ready(90)
