@@ -45,6 +45,8 @@
 #include "modules/reservations/repository.hpp"
 #include "modules/reservations/routes.hpp"
 #include "modules/reservations/service.hpp"
+#include "modules/stream/fanout.hpp"
+#include "modules/stream/routes.hpp"
 #include "modules/venues/repository.hpp"
 #include "modules/venues/routes.hpp"
 #include "modules/venues/service.hpp"
@@ -229,6 +231,15 @@ int serve(const config::Config& config) {
                                  config.reservation_max_active_per_user_event,
                                  config.reserve_lock_timeout});
   reservations::Service reservation_service(reservation_repo, event_service, metrics);
+  stream::Settings stream_settings;
+  stream_settings.heartbeat = config.sse_heartbeat;
+  stream_settings.client_queue_max = static_cast<std::size_t>(config.sse_client_queue_max);
+  stream_settings.max_streams = config.sse_max_streams;
+  stream_settings.max_streams_per_ip = config.sse_max_streams_per_ip;
+  stream_settings.write_timeout = config.sse_write_timeout;
+  auto fanout = std::make_shared<stream::Fanout>(asio::make_strand(ioc), event_service, hub,
+                                                 stream_settings, metrics);
+  fanout->start();
   workers::ReservationExpiry expiry(
       ioc.get_executor(), reservation_service,
       workers::ReservationExpiry::Options{config.reservation_expiry_interval,
@@ -302,6 +313,7 @@ int serve(const config::Config& config) {
   events::register_routes(router, config.api_base(), event_service);
   reservations::register_routes(router, config.api_base(), reservation_service,
                                 reservations::RouteSettings{config.reservation_max_seats});
+  stream::register_routes(router, config.api_base(), fanout);
   http::Dispatcher dispatcher(std::move(router), metrics);
   dispatcher.use(iam::authentication_middleware(iam_service));
 
@@ -350,6 +362,8 @@ int serve(const config::Config& config) {
             co_await expiry.stop();
             core::log::info("workers stopped");
           }
+          co_await fanout->async_stop();
+          core::log::info("live seat maps stopped");
           co_await hub.async_stop();
           co_await redis->async_stop();
           core::log::info("redis client stopped");
