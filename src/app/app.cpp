@@ -50,6 +50,7 @@
 #include "modules/venues/repository.hpp"
 #include "modules/venues/routes.hpp"
 #include "modules/venues/service.hpp"
+#include "modules/web/routes.hpp"
 #include "workers/reservation_expiry.hpp"
 
 namespace ticketd::app {
@@ -314,6 +315,7 @@ int serve(const config::Config& config) {
   reservations::register_routes(router, config.api_base(), reservation_service,
                                 reservations::RouteSettings{config.reservation_max_seats});
   stream::register_routes(router, config.api_base(), fanout);
+  web::register_routes(router);
   http::Dispatcher dispatcher(std::move(router), metrics);
   dispatcher.use(iam::authentication_middleware(iam_service));
 
