@@ -1,5 +1,6 @@
 #include "http/sse.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -33,12 +34,6 @@ std::string hex(std::size_t n) {
     n >>= 4;
   } while (n != 0);
   return out;
-}
-
-// True when the coroutine was cancelled by its parent (the other side of an `||` finished).
-asio::awaitable<bool> cancelled() {
-  auto state = co_await asio::this_coro::cancellation_state;
-  co_return state.cancelled() != asio::cancellation_type::none;
 }
 
 }  // namespace
@@ -146,7 +141,8 @@ void Stream::on_close(CloseHandler handler) {
 void Stream::wake_locked() {
   if (!running_ || !executor_) return;
   const bool hard = reason_ != CloseReason::kOpen && !graceful(reason_);
-  if (!hard && (!waiting_ || wake_posted_)) return;
+  const bool closing = reason_ != CloseReason::kOpen;
+  if (!closing && (!waiting_ || wake_posted_)) return;
   wake_posted_ = true;
   asio::post(*executor_, [self = shared_from_this(), hard] {
     {
@@ -154,6 +150,8 @@ void Stream::wake_locked() {
       self->wake_posted_ = false;
     }
     self->wake_->cancel();
+    // The watchdog re-reads its deadline (a graceful close flushes under flush_timeout).
+    if (self->watchdog_) self->watchdog_->cancel();
     // A slow client is cut off even in the middle of a write that waits for it.
     if (hard && self->socket_ != nullptr) {
       boost::system::error_code ignored;
@@ -168,6 +166,7 @@ asio::awaitable<CloseReason> Stream::run(tcp::socket& socket, std::string head, 
     std::lock_guard lock(mutex_);
     executor_ = ex;
     wake_ = std::make_unique<asio::steady_timer>(ex);
+    watchdog_ = std::make_unique<asio::steady_timer>(ex);
     socket_ = &socket;
     running_ = true;
   }
@@ -194,9 +193,13 @@ asio::awaitable<CloseReason> Stream::run(tcp::socket& socket, std::string head, 
     go_on = reason_ == CloseReason::kOpen || graceful(reason_);
   }
   if (go_on) {
+    // Three strands of one connection: the writer, a pending read (EOF), and a watchdog that cuts
+    // a write that takes too long. One ends, the others are cancelled.
     auto writer = write_loop(socket, chunked);
     auto watcher = watch_reads(socket);
-    co_await (std::move(writer) || std::move(watcher));
+    auto guard = watchdog(socket);
+    auto both = std::move(writer) || std::move(watcher);
+    co_await (std::move(both) || std::move(guard));
   }
   CloseHandler handler;
   CloseReason why;
@@ -215,8 +218,6 @@ asio::awaitable<CloseReason> Stream::run(tcp::socket& socket, std::string head, 
 }
 
 asio::awaitable<void> Stream::write_loop(tcp::socket& socket, bool chunked) {
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer deadline(ex);
   std::vector<Frame> batch;
   std::vector<asio::const_buffer> buffers;
   std::string chunk_head;
@@ -224,12 +225,11 @@ asio::awaitable<void> Stream::write_loop(tcp::socket& socket, bool chunked) {
   static constexpr std::string_view kLastChunk = "0\r\n\r\n";
   for (;;) {
     bool last = false;
-    bool closing = false;
     batch.clear();
     {
       std::lock_guard lock(mutex_);
       if (reason_ != CloseReason::kOpen && !graceful(reason_)) co_return;
-      closing = reason_ != CloseReason::kOpen;
+      const bool closing = reason_ != CloseReason::kOpen;
       while (!queue_.empty() && batch.size() < kMaxBatch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -249,8 +249,9 @@ asio::awaitable<void> Stream::write_loop(tcp::socket& socket, bool chunked) {
         std::lock_guard lock(mutex_);
         waiting_ = false;
       }
-      const bool stop = co_await cancelled();
-      if (stop) co_return;
+      // Cancelled by the parent (the client went away): stop here.
+      auto state = co_await asio::this_coro::cancellation_state;
+      if (state.cancelled() != asio::cancellation_type::none) co_return;
       continue;
     }
     buffers.clear();
@@ -265,22 +266,41 @@ asio::awaitable<void> Stream::write_loop(tcp::socket& socket, bool chunked) {
     if (chunked && total > 0) buffers.push_back(asio::buffer(kCrlf.data(), kCrlf.size()));
     if (last && chunked) buffers.push_back(asio::buffer(kLastChunk.data(), kLastChunk.size()));
     if (buffers.empty()) co_return;
-    deadline.expires_after(closing ? limits_.flush_timeout : limits_.write_timeout);
-    auto write = asio::async_write(socket, buffers, kTuple);
-    auto timeout = deadline.async_wait(kTuple);
-    auto result = co_await (std::move(write) || std::move(timeout));
-    if (result.index() == 1) {
-      auto [tec] = std::get<1>(result);
-      if (tec == asio::error::operation_aborted) co_return;  // cancelled by our parent
-      close(CloseReason::kWriteTimeout);
-      co_return;
-    }
-    auto [wec, written] = std::get<0>(result);
+    writing_since_ = asio::steady_timer::clock_type::now();
+    writing_ = true;
+    auto [wec, written] = co_await asio::async_write(socket, buffers, kTuple);
+    writing_ = false;
     if (wec) {
-      close(CloseReason::kClientGone);
+      close(CloseReason::kClientGone);  // unless a timeout or a slow-client cut came first
       co_return;
     }
     if (last) co_return;
+  }
+}
+
+asio::awaitable<void> Stream::watchdog(tcp::socket& socket) {
+  using Clock = asio::steady_timer::clock_type;
+  // How often an idle stream's watchdog looks; a write in progress is checked at its deadline.
+  const auto idle_check =
+      std::max<Clock::duration>(limits_.write_timeout / 2, std::chrono::milliseconds(100));
+  for (;;) {
+    bool closing = false;
+    {
+      std::lock_guard lock(mutex_);
+      closing = reason_ != CloseReason::kOpen;
+    }
+    const auto limit = closing ? limits_.flush_timeout : limits_.write_timeout;
+    const auto now = Clock::now();
+    if (writing_ && now - writing_since_ >= limit) {
+      close(CloseReason::kWriteTimeout);
+      boost::system::error_code ignored;
+      socket.cancel(ignored);  // the writer's pending write ends at once
+      co_return;
+    }
+    watchdog_->expires_after(writing_ ? writing_since_ + limit - now : idle_check);
+    co_await watchdog_->async_wait(kTuple);  // expired, or poked by a close
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) co_return;
   }
 }
 

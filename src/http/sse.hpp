@@ -87,6 +87,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
  private:
   boost::asio::awaitable<void> write_loop(boost::asio::ip::tcp::socket& socket, bool chunked);
   boost::asio::awaitable<void> watch_reads(boost::asio::ip::tcp::socket& socket);
+  // Ends the stream as kWriteTimeout when one write takes longer than the write timeout (the
+  // flush timeout once closing): cheaper than a timer per write.
+  boost::asio::awaitable<void> watchdog(boost::asio::ip::tcp::socket& socket);
   // Under mutex_: wakes the writer (posted to its executor) if it waits.
   void wake_locked();
   void finish(CloseReason why);
@@ -100,6 +103,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool wake_posted_ = false;  // a wake-up is on its way
   std::optional<boost::asio::any_io_executor> executor_;
   std::unique_ptr<boost::asio::steady_timer> wake_;
+  std::unique_ptr<boost::asio::steady_timer> watchdog_;
+  // The writer's current write (strand-only, like the timers).
+  bool writing_ = false;
+  boost::asio::steady_timer::time_point writing_since_;
   boost::asio::ip::tcp::socket* socket_ = nullptr;  // while running; touched on its executor only
   CloseHandler on_close_;
   bool closed_notified_ = false;

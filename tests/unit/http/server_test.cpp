@@ -65,6 +65,19 @@ class ServerTest : public ::testing::Test {
       }
       co_return sse::respond(std::move(stream));
     });
+    router.add(bhttp::verb::get, "/events-strict", [this](Request&) -> asio::awaitable<Response> {
+      sse::Limits limits;
+      limits.write_timeout = std::chrono::milliseconds(300);
+      limits.send_buffer = 4096;
+      auto stream = sse::Stream::create(limits);
+      // Far more than the socket buffers of a client that does not read.
+      stream->push(std::make_shared<const std::string>(8u << 20, 'x'));
+      stream->on_close([this](sse::CloseReason why) {
+        close_reason_ = why;
+        closed_ = true;
+      });
+      co_return sse::respond(std::move(stream));
+    });
     dispatcher_ = std::make_unique<Dispatcher>(std::move(router), metrics_);
     ServerOptions o;
     o.host = "127.0.0.1";
@@ -305,6 +318,23 @@ TEST_F(ServerTest, EventStreamNoticesADisconnectWithoutWriting) {
   EXPECT_TRUE(closed_) << "a pending read sees the EOF";
   EXPECT_EQ(close_reason_.load(), sse::CloseReason::kClientGone);
   EXPECT_FALSE(stream()->push(sse::frame("x", "3", "y")));
+}
+
+TEST_F(ServerTest, EventStreamWriteThatTakesTooLongEndsTheStream) {
+  tcp::socket s(client_ioc_);
+  s.open(tcp::v4());
+  s.set_option(asio::socket_base::receive_buffer_size(4096));
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  std::string req = "GET /events-strict HTTP/1.1\r\nHost: x\r\n\r\n";
+  asio::write(s, asio::buffer(req));
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + std::chrono::seconds(5);
+  while (!closed_ && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(closed_) << "the client never reads: the write must time out";
+  EXPECT_EQ(close_reason_.load(), sse::CloseReason::kWriteTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
 }
 
 TEST_F(ServerTest, ShutdownEndsEventStreamsAfterFlushingThem) {
