@@ -366,8 +366,9 @@ def test_no_update_is_lost_between_snapshot_and_subscription(ticketd):
 
 def test_redis_restart_mid_stream_keeps_heartbeats_then_resyncs(services):
     """Redis stops while a client watches instance A; a hold made meanwhile on instance B cannot
-    be announced. The stream keeps its heartbeats (live: false), and once the link is back a fresh
-    snapshot carries the missed hold and updates flow again."""
+    be announced. The stream keeps its heartbeats (live: false); a client joining during the outage
+    gets the database's picture; once the link is back every client gets a fresh snapshot and
+    updates flow again."""
     with running(SSE_HEARTBEAT_SECONDS="0.2") as t, running() as b:
         s = open_event(t, sections=HALL_20)
         [buyer] = users(t, 1)
@@ -385,6 +386,11 @@ def test_redis_restart_mid_stream_keeps_heartbeats_then_resyncs(services):
                 beats_before = c.count("heartbeat")
                 assert c.wait(lambda c: c.count("heartbeat") >= beats_before + 3, 3.0)
                 assert c.status_of(seat) == "AVAILABLE"  # nobody could tell A
+                # A client joining meanwhile reads the database, not A's stale picture (and so
+                # does everyone on that feed).
+                late = Sse(t, s.eid)
+                assert late.wait(lambda c: c.seats.get(seat) == "RESERVED", 5.0)
+                assert c.wait(lambda c: c.seats.get(seat) == "RESERVED", 5.0)
             finally:
                 services("start", "redis")
             snapshots = c.count("snapshot")
@@ -397,6 +403,8 @@ def test_redis_restart_mid_stream_keeps_heartbeats_then_resyncs(services):
             created(reserve(b, buyer, s.eid, seats=[seat2]))
             assert c.wait(lambda c: c.seats.get(seat2) == "RESERVED", 1.0)
             assert c.wait(lambda c: c.messages[-1][0] == "heartbeat" and c.messages[-1][2]["live"], 1.0)
+            assert late.wait(lambda c: c.seats.get(seat2) == "RESERVED", 1.0)
+            late.close()
         finally:
             c.close()
 

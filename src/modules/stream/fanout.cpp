@@ -29,6 +29,9 @@ namespace {
 // repeated instead (the next one starts later, so it includes them).
 constexpr std::size_t kMaxPending = 10'000;
 constexpr std::chrono::milliseconds kLoadRetry{1'000};
+// While the Redis link is down nothing announces other instances' changes: a client joining a
+// feed whose read is older than this makes it read again (the seat-map cache's unlinked TTL).
+constexpr std::chrono::milliseconds kUnlinkedMaxAge{500};
 
 std::int64_t epoch_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -215,6 +218,12 @@ class Feed {
     broadcast_locked(f, "heartbeat");
   }
 
+  // True when the last installed read is older than `age` (or there is none).
+  bool older_than(Clock::duration age) const {
+    std::lock_guard lock(mutex_);
+    return !live_ || Clock::now() - installed_at_ > age;
+  }
+
   // Asks for a fresh read. True when the caller must start the reader (none runs).
   bool want_load() {
     std::lock_guard lock(mutex_);
@@ -279,6 +288,7 @@ class Feed {
     }
     pending_.clear();
     live_ = true;
+    installed_at_ = Clock::now();
     snapshot_.reset();
     auto f = snapshot_locked();
     broadcast_locked(f, "snapshot");
@@ -350,9 +360,10 @@ class Feed {
 
   const std::string event_id_;
   Fanout::Metrics& metrics_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   bool stopped_ = false;
-  bool live_ = false;     // seats_ holds a read (plus the updates since)
+  bool live_ = false;  // seats_ holds a read (plus the updates since)
+  Clock::time_point installed_at_;
   bool reading_ = false;  // a reader coroutine runs
   bool loading_ = false;  // a read is in flight: updates go to pending_
   bool reload_ = false;   // a (new) read is wanted
@@ -591,6 +602,9 @@ asio::awaitable<std::shared_ptr<http::sse::Stream>> Fanout::open(std::string eve
       if (self && f) self->request_load(f);
     });
     if (!hub_.connected()) request_load(feed);
+  } else if (!hub_.connected() && feed->older_than(kUnlinkedMaxAge)) {
+    // Unlinked: what the feed holds may miss other instances' changes; read again.
+    request_load(feed);
   }
   co_return stream;
 }
