@@ -50,12 +50,15 @@
 #include "modules/reservations/repository.hpp"
 #include "modules/reservations/routes.hpp"
 #include "modules/reservations/service.hpp"
+#include "modules/stream/fanout.hpp"
+#include "modules/stream/routes.hpp"
 #include "modules/tickets/repository.hpp"
 #include "modules/tickets/routes.hpp"
 #include "modules/tickets/service.hpp"
 #include "modules/venues/repository.hpp"
 #include "modules/venues/routes.hpp"
 #include "modules/venues/service.hpp"
+#include "modules/web/routes.hpp"
 #include "workers/outbox_publisher.hpp"
 #include "workers/payment_succeeded_consumer.hpp"
 #include "workers/reservation_expiry.hpp"
@@ -239,6 +242,15 @@ int serve(const config::Config& config) {
                                  config.reservation_max_active_per_user_event,
                                  config.reserve_lock_timeout});
   reservations::Service reservation_service(reservation_repo, event_service, metrics);
+  stream::Settings stream_settings;
+  stream_settings.heartbeat = config.sse_heartbeat;
+  stream_settings.client_queue_max = static_cast<std::size_t>(config.sse_client_queue_max);
+  stream_settings.max_streams = config.sse_max_streams;
+  stream_settings.max_streams_per_ip = config.sse_max_streams_per_ip;
+  stream_settings.write_timeout = config.sse_write_timeout;
+  auto fanout = std::make_shared<stream::Fanout>(asio::make_strand(ioc), event_service, hub,
+                                                 stream_settings, metrics);
+  fanout->start();
   workers::ReservationExpiry expiry(
       ioc.get_executor(), reservation_service,
       workers::ReservationExpiry::Options{config.reservation_expiry_interval,
@@ -364,6 +376,8 @@ int serve(const config::Config& config) {
   tickets::register_routes(router, config.api_base(), ticket_service);
   payments::register_routes(router, config.api_base(), payment_service,
                             payments::RouteSettings{simulated != nullptr});
+  stream::register_routes(router, config.api_base(), fanout);
+  web::register_routes(router);
   http::Dispatcher dispatcher(std::move(router), metrics);
   dispatcher.use(iam::authentication_middleware(iam_service));
 
@@ -423,6 +437,8 @@ int serve(const config::Config& config) {
             co_await outbox_publisher.stop();
             core::log::info("workers stopped");
           }
+          co_await fanout->async_stop();
+          core::log::info("live seat maps stopped");
           co_await hub.async_stop();
           co_await redis->async_stop();
           core::log::info("redis client stopped");

@@ -252,7 +252,8 @@ int seed_demo(const config::Config& config) {
               << "  event         " << kEventTitle << "  " << seeded.event_id << "  ("
               << seeded.seats << " seats, 2 seated ticket types, 1 standing)\n"
               << "  seat map      " << base << config.api_base() << "/events/" << seeded.event_id
-              << "/seats\n\n";
+              << "/seats\n"
+              << "  live page     " << base << "/app/events/" << seeded.event_id << "\n\n";
     return 0;
   } catch (const std::exception& e) {
     core::log::error("seed-demo failed", {{"error", e.what()}});

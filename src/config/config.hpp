@@ -104,6 +104,13 @@ struct Config {
   // Longest wait for a row lock inside a reservation; past it the request fails fast.
   std::chrono::milliseconds reserve_lock_timeout{200};
 
+  // Live seat maps over SSE (SPEC §7)
+  std::chrono::milliseconds sse_heartbeat{15'000};  // set in (fractional) seconds
+  int sse_client_queue_max = 256;   // messages queued per client before it is dropped as slow
+  int sse_max_streams = 10'000;     // concurrent streams per instance (503 above)
+  int sse_max_streams_per_ip = 20;  // concurrent streams per client address (429 above)
+  std::chrono::milliseconds sse_write_timeout{10'000};
+
   // Workers (run inside `serve` unless disabled)
   bool workers_enabled = true;
   std::chrono::milliseconds reservation_expiry_interval{2'000};  // set in (fractional) seconds

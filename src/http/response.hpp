@@ -1,5 +1,6 @@
 #pragma once
 #include <boost/beast/http/status.hpp>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -7,6 +8,10 @@
 namespace ticketd::http {
 
 namespace bhttp = boost::beast::http;
+
+namespace sse {
+class Stream;
+}
 
 struct Response {
   bhttp::status status = bhttp::status::ok;
@@ -16,6 +21,10 @@ struct Response {
   // answers 304 when If-None-Match matches it.
   std::string etag;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set by a handler that takes the connection over for a text/event-stream (see http/sse.hpp):
+  // the server writes the status line and headers, then runs the stream until it ends, and
+  // closes the connection. `body` is ignored then.
+  std::shared_ptr<sse::Stream> stream;
 
   Response& header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

@@ -16,6 +16,7 @@
 #include "core/errors.hpp"
 #include "core/log.hpp"
 #include "http/envelope.hpp"
+#include "http/sse.hpp"
 
 namespace ticketd::http {
 
@@ -40,6 +41,8 @@ struct Server::Session {
   beast::tcp_stream stream;
   // True while a request is being handled: shutdown must not cut it off.
   bool busy = false;
+  // The event stream this connection was handed to, if any: shutdown ends it gracefully.
+  std::shared_ptr<sse::Stream> events;
 };
 
 Server::Server(asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher,
@@ -87,7 +90,9 @@ void Server::begin_shutdown() {
   for (auto& [id, weak] : sessions_) {
     if (auto s = weak.lock()) {
       asio::post(s->stream.get_executor(), [s] {
-        if (!s->busy) {
+        if (s->events) {
+          s->events->close(sse::CloseReason::kShutdown);
+        } else if (!s->busy) {
           boost::system::error_code ignored;  // the socket may already be closed
           s->stream.socket().cancel(ignored);
         }
@@ -161,6 +166,34 @@ asio::awaitable<void> Server::reject(Session& session, const std::string& remote
   co_await bhttp::async_write(session.stream, msg, kTuple);
 }
 
+asio::awaitable<void> Server::run_stream(Session& session, const Request& req, Response res) {
+  // HTTP/1.1 gets a chunked body, so the end of a stream is distinguishable from a cut-off
+  // connection; HTTP/1.0 a body delimited by the close.
+  const bool chunked = req.raw().version() >= 11;
+  std::string head = chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
+  auto add = [&head](std::string_view name, std::string_view value) {
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
+  };
+  add("Content-Type", res.content_type);
+  add("X-Request-Id", req.request_id());
+  for (const auto& [k, v] : res.headers) add(k, v);
+  if (chunked) {
+    add("Transfer-Encoding", "chunked");
+    add("Connection", "keep-alive");
+  } else {
+    add("Connection", "close");
+  }
+  head += "\r\n";
+  session.events = res.stream;
+  if (draining_.load()) session.events->close(sse::CloseReason::kShutdown);
+  auto stream = std::move(res.stream);
+  co_await stream->run(session.stream.socket(), std::move(head), chunked);
+  session.events.reset();
+}
+
 asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
   auto& stream = session->stream;
   std::string remote_ip;
@@ -228,6 +261,10 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
     stream.expires_never();
     Request req(parser.release(), remote_ip);
     Response res = co_await dispatcher_.handle(req);
+    if (res.stream && res.status == bhttp::status::ok) {
+      co_await run_stream(*session, req, std::move(res));
+      break;
+    }
 
     const bool keep_alive = req.keep_alive() && !draining_.load();
     bhttp::response<bhttp::string_body> msg{res.status, req.raw().version()};

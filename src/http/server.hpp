@@ -60,6 +60,8 @@ class Server {
   // Answers a request the dispatcher never saw (bad framing, body too large); the caller closes.
   boost::asio::awaitable<void> reject(Session& session, const std::string& remote_ip,
                                       bhttp::request<bhttp::string_body> head, core::ApiError err);
+  // Hands the connection to the event stream of `res` until it ends.
+  boost::asio::awaitable<void> run_stream(Session& session, const Request& req, Response res);
   void unregister(std::uint64_t id);
 
   boost::asio::io_context& ioc_;

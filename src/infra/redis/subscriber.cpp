@@ -92,6 +92,8 @@ void Subscriber::unsubscribe(std::string channel) {
                       if (self->stopped_.load()) return;
                       if (self->channels_.erase(channel) == 0) return;
                       self->subscribed_channels_.dec();
+                      self->confirmed_.erase(channel);
+                      self->confirm_waiters_.erase(channel);
                       if (self->connection_->context() != nullptr) {
                         self->send("UNSUBSCRIBE", {channel});
                       }
@@ -100,6 +102,42 @@ void Subscriber::unsubscribe(std::string channel) {
                         self->announce(true);
                       }
                     });
+}
+
+void Subscriber::when_subscribed(std::string channel, std::function<void()> callback) {
+  if (stopped_.load()) return;
+  boost::asio::post(connection_->strand(), [self = shared_from_this(), channel = std::move(channel),
+                                            callback = std::move(callback)]() mutable {
+    if (self->stopped_.load() || !self->channels_.contains(channel)) return;
+    if (self->confirmed_.contains(channel)) {
+      try {
+        callback();
+      } catch (const std::exception& e) {
+        core::log::error("redis subscribe callback threw", {{"error", e.what()}});
+      }
+      return;
+    }
+    self->confirm_waiters_.emplace(std::move(channel), std::move(callback));
+  });
+}
+
+void Subscriber::confirm(std::string_view channel) {
+  auto it = unconfirmed_.find(channel);
+  if (it != unconfirmed_.end() && --it->second > 0) return;  // a later SUBSCRIBE is pending
+  if (it != unconfirmed_.end()) unconfirmed_.erase(it);
+  if (!channels_.contains(channel)) return;
+  confirmed_.emplace(channel);
+  auto [first, last] = confirm_waiters_.equal_range(channel);
+  std::vector<std::function<void()>> ready;
+  for (auto w = first; w != last; ++w) ready.push_back(std::move(w->second));
+  confirm_waiters_.erase(first, last);
+  for (auto& cb : ready) {
+    try {
+      cb();
+    } catch (const std::exception& e) {
+      core::log::error("redis subscribe callback threw", {{"error", e.what()}});
+    }
+  }
 }
 
 void Subscriber::on_up() {
@@ -122,6 +160,8 @@ void Subscriber::on_up() {
 
 void Subscriber::on_down() {
   awaiting_.clear();
+  unconfirmed_.clear();
+  confirmed_.clear();
   announce(false);
 }
 
@@ -129,6 +169,9 @@ void Subscriber::forget_all() {
   subscribed_channels_.dec(static_cast<double>(channels_.size()));
   channels_.clear();
   awaiting_.clear();
+  unconfirmed_.clear();
+  confirmed_.clear();
+  confirm_waiters_.clear();
 }
 
 void Subscriber::send(std::string_view verb, const std::vector<std::string_view>& channels) {
@@ -150,6 +193,10 @@ void Subscriber::send(std::string_view verb, const std::vector<std::string_view>
                             argv.data(), lens.data()) != REDIS_OK) {
     core::log::debug("redis pub/sub command not queued",
                      {{"command", verb}, {"channels", channels.size()}});
+    return;
+  }
+  if (verb == "SUBSCRIBE") {
+    for (const auto& c : channels) ++unconfirmed_[std::string(c)];
   }
 }
 
@@ -168,6 +215,7 @@ void Subscriber::on_push(redisAsyncContext* /*ac*/, void* r, void* privdata) noe
       self->messages_received_.inc();
       if (self->on_message_) self->on_message_(channel, element_text(reply, 2));
     } else if (kind == "subscribe") {
+      self->confirm(channel);
       // Heterogeneous erase is C++23; find + erase keeps the view without a copy.
       if (const auto it = self->awaiting_.find(channel); it != self->awaiting_.end()) {
         self->awaiting_.erase(it);

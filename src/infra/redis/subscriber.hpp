@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -59,6 +60,11 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // no message of that channel reaches the handler, even one already in flight.
   void subscribe(std::string channel);
   void unsubscribe(std::string channel);
+  // Any thread. `callback` runs on the strand once `channel` is subscribed and Redis has
+  // confirmed it (at once if it already is): every message published after that moment reaches
+  // the handler. Waits across reconnects; dropped, never called, if the channel is unsubscribed
+  // or the subscriber stops first (callers keep their own deadline).
+  void when_subscribed(std::string channel, std::function<void()> callback);
 
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
@@ -79,6 +85,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   void send(std::string_view verb, const std::vector<std::string_view>& channels);
   void announce(bool up);
   void forget_all();
+  void confirm(std::string_view channel);
 
   std::shared_ptr<Connection> connection_;
   MessageHandler on_message_;
@@ -89,6 +96,11 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // Strand-only state.
   std::set<std::string, std::less<>> channels_;  // wanted
   std::set<std::string, std::less<>> awaiting_;  // resubscribed, not yet confirmed
+  // SUBSCRIBE commands sent on this link and not confirmed yet, per channel: a channel counts as
+  // confirmed only when the latest one is (an earlier subscription may have been dropped since).
+  std::map<std::string, int, std::less<>> unconfirmed_;
+  std::set<std::string, std::less<>> confirmed_;
+  std::multimap<std::string, std::function<void()>, std::less<>> confirm_waiters_;
   bool announced_up_ = false;
 
   std::atomic<bool> ready_{false};

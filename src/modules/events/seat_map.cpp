@@ -119,21 +119,27 @@ unsigned status_bit(std::string_view status) noexcept {
   return 0;
 }
 
-Snapshot::Snapshot(Repository::SeatMapRows rows, Clock::time_point valid_until)
+Snapshot::Snapshot(Repository::SeatMapRows rows, Clock::time_point loaded_at,
+                   Clock::time_point valid_until)
     : event_(std::move(rows.event)),
       ticket_types_(std::move(rows.ticket_types)),
+      loaded_at_(loaded_at),
       valid_until_(valid_until) {
   const std::size_t n = rows.seats.size();
   status_bits_.reserve(n);
   section_ids_.reserve(n);
   section_codes_.reserve(n);
   seat_ids_.reserve(n);
+  seat_nos_.reserve(n);
+  reserved_until_.reserve(n);
   fragments_.reserve(n);
   for (auto& s : rows.seats) {
     const unsigned bit = status_bit(s.status);
     add(counts_, bit);
     status_bits_.push_back(bit);
     fragments_.push_back(render_seat(s));
+    seat_nos_.push_back(s.label ? *s.label : std::to_string(s.seat_number));
+    reserved_until_.push_back(s.reserved_until);
     section_ids_.push_back(std::move(s.section_id));
     section_codes_.push_back(std::move(s.section_code));
     seat_ids_.push_back(std::move(s.id));
@@ -156,6 +162,21 @@ Snapshot::Snapshot(Repository::SeatMapRows rows, Clock::time_point valid_until)
   rendered->data = boost::json::serialize(data);
   rendered->etag = core::weak_etag(rendered->data);
   details_ = std::move(rendered);
+}
+
+std::string_view Snapshot::seat_status(std::size_t i) const noexcept {
+  switch (status_bits_[i]) {
+    case kAvailable:
+      return "AVAILABLE";
+    case kReserved:
+      return "RESERVED";
+    case kSold:
+      return "SOLD";
+    case kBlocked:
+      return "BLOCKED";
+    default:
+      return "UNKNOWN";
+  }
 }
 
 std::shared_ptr<const Rendered> Snapshot::details() const {
@@ -318,6 +339,13 @@ void SeatMapCache::invalidate_all() {
 }
 
 asio::awaitable<std::shared_ptr<const Snapshot>> SeatMapCache::get(std::string event_id) {
+  const Clock::time_point any{};
+  auto snapshot = co_await get_since(std::move(event_id), any);
+  co_return snapshot;
+}
+
+asio::awaitable<std::shared_ptr<const Snapshot>> SeatMapCache::get_since(
+    std::string event_id, Clock::time_point not_before) {
   std::shared_ptr<Flight> flight;
   std::shared_ptr<const Snapshot> hit;
   bool leader = false;
@@ -327,16 +355,17 @@ asio::awaitable<std::shared_ptr<const Snapshot>> SeatMapCache::get(std::string e
     std::lock_guard lock(mutex_);
     auto& e = entry_locked(event_id);
     // TTL 0 turns reuse off: every read loads (concurrent reads still share one load).
-    const bool current =
-        e.snapshot && e.snapshot_generation == e.generation && options_.ttl.count() > 0;
+    const bool current = e.snapshot && e.snapshot_generation == e.generation &&
+                         options_.ttl.count() > 0 && e.snapshot->loaded_at() >= not_before;
     if (current && e.snapshot->fresh(Clock::now())) {
       hit = e.snapshot;
-    } else if (e.flight && e.flight_generation == e.generation) {
+    } else if (e.flight && e.flight_generation == e.generation && e.flight_started >= not_before) {
       flight = e.flight;
     } else {
       flight = std::make_shared<Flight>();
       e.flight = flight;
       e.flight_generation = e.generation;
+      e.flight_started = Clock::now();
       generation = e.generation;
       leader = true;
     }
@@ -398,7 +427,7 @@ asio::awaitable<std::shared_ptr<const Snapshot>> SeatMapCache::load(std::string 
         valid_until =
             std::min(valid_until, start + std::chrono::milliseconds(*rows->next_expiry_ms));
       }
-      snapshot = std::make_shared<const Snapshot>(std::move(*rows), valid_until);
+      snapshot = std::make_shared<const Snapshot>(std::move(*rows), start, valid_until);
     }
   } catch (...) {
     error = std::current_exception();
@@ -411,7 +440,10 @@ asio::awaitable<std::shared_ptr<const Snapshot>> SeatMapCache::load(std::string 
     if (it != entries_.end()) {
       auto& e = it->second;
       if (e.flight == flight) e.flight.reset();
-      if (snapshot && e.generation == generation) {
+      // Two loads of one generation may overlap (a live seat map asked for a newer one): keep
+      // the one that started last.
+      if (snapshot && e.generation == generation &&
+          (!e.snapshot || e.snapshot->loaded_at() <= snapshot->loaded_at())) {
         e.snapshot = snapshot;
         e.snapshot_generation = generation;
       } else if (!snapshot && !error && !e.flight) {

@@ -55,7 +55,8 @@ struct Rendered {
 
 class Snapshot {
  public:
-  Snapshot(Repository::SeatMapRows rows, std::chrono::steady_clock::time_point valid_until);
+  Snapshot(Repository::SeatMapRows rows, std::chrono::steady_clock::time_point loaded_at,
+           std::chrono::steady_clock::time_point valid_until);
 
   const Event& event() const noexcept { return event_; }
   const std::vector<TicketType>& ticket_types() const noexcept { return ticket_types_; }
@@ -71,6 +72,17 @@ class Snapshot {
   // The items of these seat ids (for answers to seat changes).
   std::string items(const std::vector<std::string>& seat_ids) const;
 
+  // When the load that read it started (its statuses are at least that recent).
+  std::chrono::steady_clock::time_point loaded_at() const noexcept { return loaded_at_; }
+  // Seats in natural order, for live seat maps: id, seatNo, status and hold expiry.
+  std::size_t seat_count() const noexcept { return seat_ids_.size(); }
+  const std::string& seat_id(std::size_t i) const { return seat_ids_[i]; }
+  const std::string& seat_no(std::size_t i) const { return seat_nos_[i]; }
+  std::string_view seat_status(std::size_t i) const noexcept;
+  const std::optional<std::string>& reserved_until(std::size_t i) const {
+    return reserved_until_[i];
+  }
+
  private:
   std::shared_ptr<const Rendered> render_page(const SeatQuery& q) const;
 
@@ -81,8 +93,11 @@ class Snapshot {
   std::vector<std::string> section_ids_;    // per seat, for filtering
   std::vector<std::string> section_codes_;  // per seat
   std::vector<std::string> seat_ids_;
+  std::vector<std::string> seat_nos_;
+  std::vector<std::optional<std::string>> reserved_until_;
   std::unordered_map<std::string_view, std::size_t> index_;  // seat id → position
   std::vector<std::string> fragments_;                       // per seat, its JSON item
+  std::chrono::steady_clock::time_point loaded_at_;
   std::chrono::steady_clock::time_point valid_until_;
 
   std::shared_ptr<const Rendered> details_;
@@ -105,6 +120,11 @@ class SeatMapCache {
 
   // The current snapshot, loading it when needed; nullptr when the event does not exist.
   boost::asio::awaitable<std::shared_ptr<const Snapshot>> get(std::string event_id);
+  // The same, but only a snapshot whose load started at or after `not_before` will do (live
+  // seat maps: read after their realtime subscription was confirmed, so no change between the
+  // two is missed); an older one is replaced by a new load, shared with concurrent callers.
+  boost::asio::awaitable<std::shared_ptr<const Snapshot>> get_since(
+      std::string event_id, std::chrono::steady_clock::time_point not_before);
   // Drops the event's snapshot (after a change committed by this instance).
   void invalidate(const std::string& event_id);
 
@@ -116,6 +136,7 @@ class SeatMapCache {
     std::uint64_t generation = 0;  // bumped by every invalidation
     std::shared_ptr<Flight> flight;
     std::uint64_t flight_generation = 0;
+    std::chrono::steady_clock::time_point flight_started;
     std::shared_ptr<realtime::Hub::Watch> watch;
     std::list<std::string>::iterator lru;
   };

@@ -124,6 +124,12 @@ asio::awaitable<void> Service::seats_changed(std::string event_id, std::string t
   co_await hub_.publish(std::move(event_id), std::move(payload));
 }
 
+asio::awaitable<std::shared_ptr<const Snapshot>> Service::live_snapshot(
+    std::string event_id, std::chrono::steady_clock::time_point not_before) {
+  auto snapshot = co_await cache_.get_since(std::move(event_id), not_before);
+  co_return snapshot;
+}
+
 asio::awaitable<Event> Service::staff_view(const core::Principal& caller, std::string event_id) {
   auto event = co_await repo_.find(std::move(event_id));
   if (!event || iam::decide(caller, event->org_id, OrgAction::kRead) != Decision::kAllow) {

@@ -4,6 +4,7 @@
 // channel (after commit), which invalidates every instance's snapshot; reads are served from
 // this instance's snapshot.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,11 @@ class Service {
   // Never throws for Redis trouble: the change is committed whatever happens here.
   boost::asio::awaitable<void> seats_changed(std::string event_id, std::string type,
                                              std::string reservation_id, std::string seats_json);
+  // For live seat maps (SPEC §7): the event's snapshot read by a load that started at or after
+  // `not_before` (pass the moment the realtime subscription was confirmed; a default time point
+  // accepts any cached one). nullptr when the event does not exist; visibility is the caller's.
+  boost::asio::awaitable<std::shared_ptr<const Snapshot>> live_snapshot(
+      std::string event_id, std::chrono::steady_clock::time_point not_before);
   // The event, when the caller may read its staff data (reservations, orders): 404 otherwise.
   boost::asio::awaitable<Event> staff_view(const core::Principal& caller, std::string event_id);
 

@@ -58,14 +58,18 @@ bool Hub::connected() const noexcept {
 asio::awaitable<bool> Hub::publish(std::string event_id, std::string payload) {
   try {
     std::string ch = channel(event_id);
-    co_await client_->publish(std::move(ch), std::move(payload));
+    std::string body = payload;
+    co_await client_->publish(std::move(ch), std::move(body));
     published_.inc();
     co_return true;
   } catch (const std::exception& e) {
     publish_failures_.inc();
     core::log::warn("realtime publish failed", {{"eventId", event_id}, {"error", e.what()}});
-    co_return false;
   }
+  // Redis did not take it: at least this instance's watchers hear of the change (the others
+  // may miss it until their next re-read).
+  dispatch(channel(event_id), payload);
+  co_return false;
 }
 
 std::shared_ptr<Hub::Watch> Hub::watch(const std::string& event_id, Listener listener) {
@@ -80,6 +84,10 @@ std::shared_ptr<Hub::Watch> Hub::watch(const std::string& event_id, Listener lis
     c.listeners.emplace(id, std::make_shared<const Listener>(std::move(listener)));
   }
   return std::make_shared<Watch>(*this, std::move(ch), id);
+}
+
+void Hub::when_subscribed(const std::string& event_id, std::function<void()> callback) {
+  subscriber_->when_subscribed(channel(event_id), std::move(callback));
 }
 
 void Hub::unwatch(const std::string& channel, std::uint64_t id) {

@@ -54,6 +54,12 @@ class Hub {
   class Watch;
   std::shared_ptr<Watch> watch(const std::string& event_id, Listener listener);
 
+  // `callback` runs (on the subscriber's strand, cheap and non-blocking) once the event's channel
+  // is subscribed and confirmed by Redis, at once if it already is: from then on every message
+  // published on it reaches the watchers. Only meaningful while a Watch of the event lives; never
+  // called if the last one goes first (callers keep a deadline).
+  void when_subscribed(const std::string& event_id, std::function<void()> callback);
+
   // Called on every link transition (false: messages may have been lost since).
   void on_state(StateListener listener);
   // The subscription link is up and every channel (re)subscribed.

@@ -44,6 +44,34 @@ TEST(Config, ListsEveryProblemAtOnce) {
   EXPECT_TRUE(mentions(r.errors, "JWT_EXPIRES_IN"));
 }
 
+TEST(Config, LiveSeatMapSettings) {
+  const auto d = load({}, {}).config;
+  EXPECT_EQ(d.sse_heartbeat, std::chrono::seconds(15));
+  EXPECT_EQ(d.sse_client_queue_max, 256);
+  EXPECT_EQ(d.sse_max_streams, 10'000);
+  EXPECT_EQ(d.sse_max_streams_per_ip, 20);
+  const auto r = load({{"SSE_HEARTBEAT_SECONDS", "0.25"},
+                       {"SSE_CLIENT_QUEUE_MAX", "8"},
+                       {"SSE_MAX_STREAMS", "50"},
+                       {"SSE_MAX_STREAMS_PER_IP", "2"},
+                       {"SSE_WRITE_TIMEOUT_MS", "500"}},
+                      {});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.config.sse_heartbeat, std::chrono::milliseconds(250));
+  EXPECT_EQ(r.config.sse_client_queue_max, 8);
+  EXPECT_EQ(r.config.sse_max_streams, 50);
+  EXPECT_EQ(r.config.sse_max_streams_per_ip, 2);
+  EXPECT_EQ(r.config.sse_write_timeout, std::chrono::milliseconds(500));
+  const auto bad = load({{"SSE_HEARTBEAT_SECONDS", "0"},
+                         {"SSE_CLIENT_QUEUE_MAX", "0"},
+                         {"SSE_MAX_STREAMS", "lots"},
+                         {"SSE_MAX_STREAMS_PER_IP", "-1"}},
+                        {});
+  EXPECT_EQ(bad.errors.size(), 4u);
+  EXPECT_TRUE(mentions(bad.errors, "SSE_HEARTBEAT_SECONDS"));
+  EXPECT_TRUE(mentions(bad.errors, "SSE_MAX_STREAMS_PER_IP"));
+}
+
 TEST(Config, ErrorsNeverEchoSecrets) {
   const auto r = load({{"DATABASE_URL", "mysql://user:hunter2@db/x"}}, {});
   ASSERT_EQ(r.errors.size(), 1u);

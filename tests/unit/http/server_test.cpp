@@ -13,8 +13,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
+#include <cstdio>
 
 #include "http/envelope.hpp"
+#include "http/sse.hpp"
 #include "support/async.hpp"
 
 namespace ticketd::http {
@@ -50,6 +52,32 @@ class ServerTest : public ::testing::Test {
           co_return ok(req, boost::json::object{{"bytes", req.body().size()}});
         },
         RouteOptions{4u << 20});
+    router.add(bhttp::verb::get, "/events", [this](Request&) -> asio::awaitable<Response> {
+      auto stream = sse::Stream::create(sse::Limits{});
+      stream->push(sse::frame("hello", "1", "{\"n\":1}"));
+      stream->on_close([this](sse::CloseReason why) {
+        close_reason_ = why;
+        closed_ = true;
+      });
+      {
+        std::lock_guard lock(stream_mutex_);
+        stream_ = stream;
+      }
+      co_return sse::respond(std::move(stream));
+    });
+    router.add(bhttp::verb::get, "/events-strict", [this](Request&) -> asio::awaitable<Response> {
+      sse::Limits limits;
+      limits.write_timeout = std::chrono::milliseconds(300);
+      limits.send_buffer = 4096;
+      auto stream = sse::Stream::create(limits);
+      // Far more than the socket buffers of a client that does not read.
+      stream->push(std::make_shared<const std::string>(8u << 20, 'x'));
+      stream->on_close([this](sse::CloseReason why) {
+        close_reason_ = why;
+        closed_ = true;
+      });
+      co_return sse::respond(std::move(stream));
+    });
     dispatcher_ = std::make_unique<Dispatcher>(std::move(router), metrics_);
     ServerOptions o;
     o.host = "127.0.0.1";
@@ -111,6 +139,31 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<Server> server_;
   std::atomic<bool> slow_started_{false};
+  std::mutex stream_mutex_;
+  std::shared_ptr<sse::Stream> stream_;
+  std::atomic<bool> closed_{false};
+  std::atomic<sse::CloseReason> close_reason_{sse::CloseReason::kOpen};
+
+  std::shared_ptr<sse::Stream> stream() {
+    std::lock_guard lock(stream_mutex_);
+    return stream_;
+  }
+  // Opens GET /events and reads until `want` has arrived (or the connection ends).
+  std::string open_stream(tcp::socket& s, std::string_view want) {
+    std::string req = "GET /events HTTP/1.1\r\nHost: x\r\nX-Request-Id: sse-1\r\n\r\n";
+    asio::write(s, asio::buffer(req));
+    return read_until(s, want);
+  }
+  static std::string read_until(tcp::socket& s, std::string_view want, std::string got = {}) {
+    char buf[4096];
+    while (got.find(want) == std::string::npos) {
+      boost::system::error_code ec;
+      const auto n = s.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      got.append(buf, n);
+    }
+    return got;
+  }
 };
 
 TEST_F(ServerTest, EchoesJsonInTheEnvelope) {
@@ -229,6 +282,74 @@ TEST_F(ServerTest, ShutdownLetsInFlightRequestsFinishAndClosesIdleOnes) {
   tcp::socket late(client_ioc_);
   late.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()), ec);
   EXPECT_TRUE(ec);
+}
+
+TEST_F(ServerTest, EventStreamWritesHeadersThenChunkedFramesAsTheyArePushed) {
+  auto s = connect();
+  auto got = open_stream(s, "data: {\"n\":1}\n\n");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200 OK\r\n")) << got;
+  EXPECT_NE(got.find("Content-Type: text/event-stream"), std::string::npos);
+  EXPECT_NE(got.find("Cache-Control: no-cache, no-transform\r\n"), std::string::npos);
+  EXPECT_NE(got.find("X-Accel-Buffering: no\r\n"), std::string::npos);
+  EXPECT_NE(got.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_NE(got.find("X-Request-Id: sse-1\r\n"), std::string::npos);
+  EXPECT_NE(got.find("id: 1\nevent: hello\ndata: {\"n\":1}\n\n\r\n"), std::string::npos) << got;
+  // A frame pushed later, from another thread, goes out as its own chunk.
+  auto frame = sse::frame("later", "2", "x");
+  ASSERT_TRUE(stream()->push(frame));
+  got = read_until(s, "data: x\n\n");
+  char size_hex[32];
+  std::snprintf(size_hex, sizeof size_hex, "%zx", frame->size());
+  EXPECT_NE(got.find(std::string(size_hex) + "\r\nid: 2\nevent: later\ndata: x\n\n\r\n"),
+            std::string::npos)
+      << got;
+  EXPECT_FALSE(closed_);
+}
+
+TEST_F(ServerTest, EventStreamNoticesADisconnectWithoutWriting) {
+  auto s = connect();
+  open_stream(s, "\n\n\r\n");
+  ASSERT_FALSE(closed_);
+  s.close();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!closed_ && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(closed_) << "a pending read sees the EOF";
+  EXPECT_EQ(close_reason_.load(), sse::CloseReason::kClientGone);
+  EXPECT_FALSE(stream()->push(sse::frame("x", "3", "y")));
+}
+
+TEST_F(ServerTest, EventStreamWriteThatTakesTooLongEndsTheStream) {
+  tcp::socket s(client_ioc_);
+  s.open(tcp::v4());
+  s.set_option(asio::socket_base::receive_buffer_size(4096));
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  std::string req = "GET /events-strict HTTP/1.1\r\nHost: x\r\n\r\n";
+  asio::write(s, asio::buffer(req));
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + std::chrono::seconds(5);
+  while (!closed_ && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(closed_) << "the client never reads: the write must time out";
+  EXPECT_EQ(close_reason_.load(), sse::CloseReason::kWriteTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
+TEST_F(ServerTest, ShutdownEndsEventStreamsAfterFlushingThem) {
+  auto s = connect();
+  open_stream(s, "\n\n\r\n");
+  ASSERT_TRUE(stream()->push(sse::frame("last", "9", "bye")));
+  server_->begin_shutdown();
+  auto got = read_until(s, "0\r\n\r\n");
+  EXPECT_NE(got.find("data: bye\n\n"), std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("0\r\n\r\n")) << "the terminating chunk: a clean end, not a cut";
+  char byte;
+  boost::system::error_code ec;
+  s.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec) << "and the connection closes";
+  EXPECT_EQ(close_reason_.load(), sse::CloseReason::kShutdown);
 }
 
 }  // namespace

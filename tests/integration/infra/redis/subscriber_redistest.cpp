@@ -115,6 +115,41 @@ TEST(RedisSubscriber, PublishSubscribeRoundTripDeliversAllMessagesInOrder) {
   EXPECT_EQ(h.metrics().connection_up.with({"subscriber"}).value(), 0);
 }
 
+TEST(RedisSubscriber, WhenSubscribedFiresOnceRedisConfirmedTheChannel) {
+  Inbox inbox;
+  Harness h;
+  const Options options = parse_url(redis_url());
+  auto client = h.client(options);
+  auto sub = h.subscriber(options, inbox.message_handler(), inbox.state_handler());
+  const std::string channel = unique_name("confirmed");
+  const std::string never = unique_name("never");
+  h.run([](std::shared_ptr<Client> client, std::shared_ptr<Subscriber> sub, Inbox& inbox,
+           std::string channel, std::string never) -> asio::awaitable<void> {
+    co_await wait_until([&] { return client->connected() && sub->connected(); }, 5s, "connected");
+    std::atomic<int> confirmed{0};
+    std::atomic<int> receivers_at_confirmation{-1};
+    std::atomic<bool> never_called{false};
+    sub->subscribe(channel);
+    sub->when_subscribed(channel, [&] { ++confirmed; });
+    // A channel unsubscribed before Redis confirmed it drops its callbacks.
+    sub->subscribe(never);
+    sub->when_subscribed(never, [&] { never_called = true; });
+    sub->unsubscribe(never);
+    co_await wait_until([&] { return confirmed.load() == 1; }, 5s, "confirmation");
+    // From the confirmation on, a publish reaches the subscriber: no probing needed.
+    std::string first = "first";
+    receivers_at_confirmation = static_cast<int>(co_await client->publish(channel, first));
+    EXPECT_EQ(receivers_at_confirmation.load(), 1);
+    co_await wait_until([&] { return inbox.payloads(channel).size() == 1; }, 5s, "first message");
+    // Already confirmed: the callback runs at once (on the strand).
+    sub->when_subscribed(channel, [&] { ++confirmed; });
+    co_await wait_until([&] { return confirmed.load() == 2; }, 5s, "immediate confirmation");
+    EXPECT_FALSE(never_called.load());
+    co_await sub->async_stop();
+    co_await client->async_stop();
+  }(client, sub, inbox, channel, never));
+}
+
 TEST(RedisSubscriber, UnsubscribeStopsDeliveryAndBothCallsAreIdempotent) {
   Inbox inbox;
   Harness h;

@@ -1,0 +1,98 @@
+#pragma once
+// Live seat maps over SSE (SPEC §7): GET /events/:eventId/stream.
+//
+// Per event with clients on this instance there is one Feed: one watch of the event's realtime
+// channel (the hub keeps one Redis subscription per channel), the seats' current statuses, and
+// the clients. A feed reads its seats only after Redis confirmed the subscription, buffers what
+// arrives while that read runs and folds it in, so a client's snapshot plus the updates after it
+// miss nothing. A new client of a live feed gets the feed's snapshot (rendered once per change)
+// and every later update, in order, under the feed's lock. Each update is parsed and serialized
+// once and the same buffer is queued to every client; a client whose queue passes the bound is
+// cut off alone. When the Redis link comes back, every feed re-reads its seats and sends every
+// client a fresh snapshot; while it is down, clients keep getting heartbeats.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/metrics.hpp"
+#include "http/sse.hpp"
+#include "modules/events/service.hpp"
+#include "modules/realtime/hub.hpp"
+
+namespace ticketd::stream {
+
+struct Settings {
+  std::chrono::milliseconds heartbeat{15'000};
+  std::size_t client_queue_max = 256;  // frames queued per client before it is dropped
+  int max_streams = 10'000;            // per instance (503 above)
+  int max_streams_per_ip = 20;         // per client address (429 above)
+  std::chrono::milliseconds write_timeout{10'000};
+};
+
+class Feed;
+
+class Fanout : public std::enable_shared_from_this<Fanout> {
+ public:
+  Fanout(const boost::asio::any_io_executor& executor, events::Service& events, realtime::Hub& hub,
+         Settings settings, core::metrics::Registry& metrics);
+  ~Fanout();
+  Fanout(const Fanout&) = delete;
+  Fanout& operator=(const Fanout&) = delete;
+
+  // Starts the heartbeats and listens to the hub's link state. Once, after construction by
+  // std::make_shared.
+  void start();
+  // Ends every stream (gracefully), drops every feed and its subscription, stops heartbeats.
+  boost::asio::awaitable<void> async_stop();
+
+  // A new stream of the event's seat map for a client at `remote_ip`. Throws ApiError: 404 for
+  // an id that is not a UUID or not a published event, 429 past the per-address limit, 503 past
+  // the instance's limit (both with Retry-After).
+  boost::asio::awaitable<std::shared_ptr<http::sse::Stream>> open(std::string event_id,
+                                                                  std::string remote_ip);
+
+  std::size_t open_streams() const;
+
+  struct Metrics {
+    core::metrics::Gauge& open;
+    core::metrics::Gauge& feeds;
+    core::metrics::Family<core::metrics::Counter>& frames;
+    core::metrics::Counter& slow_dropped;
+    core::metrics::Family<core::metrics::Counter>& closed;
+    core::metrics::Family<core::metrics::Counter>& rejected;
+    core::metrics::Histogram& lag;
+    core::metrics::Counter& loads;
+  };
+
+ private:
+  void release(const std::string& event_id, std::uint64_t client, const std::string& ip,
+               http::sse::CloseReason why);
+  // Asks the feed for a fresh read of its seats; starts the reader unless one runs.
+  void request_load(const std::shared_ptr<Feed>& feed);
+  boost::asio::awaitable<void> load_loop(std::shared_ptr<Feed> feed);
+  boost::asio::awaitable<void> heartbeat_loop();
+  void on_link(bool up);
+
+  boost::asio::any_io_executor executor_;
+  events::Service& events_;
+  realtime::Hub& hub_;
+  Settings settings_;
+  Metrics metrics_;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Feed>> feeds_;
+  std::unordered_map<std::string, int> per_ip_;
+  std::size_t open_ = 0;
+  std::uint64_t next_client_ = 1;
+  bool stopping_ = false;
+  boost::asio::steady_timer heartbeat_timer_;
+};
+
+}  // namespace ticketd::stream
