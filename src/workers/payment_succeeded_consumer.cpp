@@ -7,7 +7,9 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 #include <future>
+#include <map>
 #include <optional>
+#include <set>
 
 #include "core/errors.hpp"
 #include "core/ids.hpp"
@@ -24,6 +26,8 @@ namespace {
 
 constexpr auto kPoll = std::chrono::milliseconds(250);
 constexpr auto kWaitStep = std::chrono::milliseconds(100);
+// Messages finalized concurrently per round (bounded by the database pool in practice).
+constexpr std::size_t kBatch = 64;
 
 std::string header_of(const Message& m, std::string_view key) {
   for (const auto& h : m.headers) {
@@ -170,18 +174,54 @@ void PaymentSucceededConsumer::run() {
                                                             std::move(topics), registry_);
         core::log::info("payment.succeeded consumer started", {{"group", options_.group_id}});
       }
-      auto message = consumer->poll(kPoll);
+      auto first = consumer->poll(kPoll);
       joined_.store(consumer->joined());
-      if (!message) continue;
-      consumed_.fetch_add(1);
-      if (!handle(*message)) break;  // stopping with the message unfinished: not committed
-      try {
-        consumer->commit(*message);
-      } catch (const std::exception& e) {
-        // e.g. a rebalance took the partition: the message comes again, finalize is idempotent
-        core::log::warn("offset commit failed; the message will be redelivered",
-                        {{"error", e.what()}, {"offset", message->offset}});
+      if (!first) continue;
+      std::vector<Message> batch;
+      batch.push_back(std::move(*first));
+      while (batch.size() < kBatch) {
+        auto more = consumer->poll(std::chrono::milliseconds(0));
+        if (!more) break;
+        batch.push_back(std::move(*more));
       }
+      consumed_.fetch_add(static_cast<std::int64_t>(batch.size()));
+      std::vector<std::future<bool>> futures;
+      futures.reserve(batch.size());
+      for (const auto& m : batch)
+        futures.push_back(asio::co_spawn(io_, process(m), asio::use_future));
+      std::vector<bool> done(batch.size(), false);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!wait(futures[i])) continue;
+        try {
+          done[i] = futures[i].get();
+        } catch (const std::exception& e) {
+          core::log::error("payment.succeeded processing failed", {{"error", e.what()}});
+        }
+      }
+      // Per partition, commit the last message of the longest prefix that is done; the rest is
+      // redelivered (only when stopping interrupted it), which finalization absorbs.
+      std::map<std::int32_t, const Message*> commit_at;
+      std::set<std::int32_t> blocked;
+      bool complete = true;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        const auto p = batch[i].partition;
+        if (!done[i]) {
+          blocked.insert(p);
+          complete = false;
+        } else if (!blocked.contains(p)) {
+          commit_at[p] = &batch[i];
+        }
+      }
+      for (const auto& [partition, message] : commit_at) {
+        try {
+          consumer->commit(*message);
+        } catch (const std::exception& e) {
+          // e.g. a rebalance took the partition: it comes again, finalization is idempotent
+          core::log::warn("offset commit failed; messages will be redelivered",
+                          {{"error", e.what()}, {"partition", partition}});
+        }
+      }
+      if (!complete) break;  // stopping
     } catch (const std::exception& e) {
       // A fatal client error: start over with a new client (uncommitted messages come back).
       core::log::error("payment.succeeded consumer failed; recreating it", {{"error", e.what()}});
@@ -201,7 +241,20 @@ void PaymentSucceededConsumer::run() {
   core::log::info("payment.succeeded consumer stopped");
 }
 
-bool PaymentSucceededConsumer::handle(const Message& message) {
+asio::awaitable<bool> PaymentSucceededConsumer::sleep(std::chrono::milliseconds d) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+    if (stopping_.load()) co_return false;
+    timer.expires_after(std::min<std::chrono::steady_clock::duration>(
+        kWaitStep, until - std::chrono::steady_clock::now()));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  co_return !stopping_.load();
+}
+
+asio::awaitable<bool> PaymentSucceededConsumer::process(Message message) {
   std::string error;
   const std::string payment_id = payment_id_of(message, error);
   const std::string correlation_id = header_of(message, "x-correlation-id");
@@ -210,25 +263,24 @@ bool PaymentSucceededConsumer::handle(const Message& message) {
     for (;;) {
       ++attempts;
       const auto start = std::chrono::steady_clock::now();
-      std::string id = payment_id;
-      std::string correlation = correlation_id;
-      auto future = asio::co_spawn(io_, tickets_.finalize(std::move(id), std::move(correlation)),
-                                   asio::use_future);
-      // Wait for the database; the I/O threads do the work. Shutdown lets it finish (the
-      // transaction either commits, and the redelivery is a no-op, or rolls back).
-      if (!wait(future)) return false;
+      std::optional<tickets::Finalized> done;
       try {
-        const auto done = future.get();
+        std::string id = payment_id;
+        std::string correlation = correlation_id;
+        auto finalized = co_await tickets_.finalize(std::move(id), std::move(correlation));
+        done = std::move(finalized);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      if (done) {
         latency_.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         outcomes_
-            .with({done.action == "ISSUE"             ? "issued"
-                   : done.action == "REFUND_REQUIRED" ? "refund_required"
-                                                      : "noop"})
+            .with({done->action == "ISSUE"             ? "issued"
+                   : done->action == "REFUND_REQUIRED" ? "refund_required"
+                                                       : "noop"})
             .inc();
-        return true;
-      } catch (const std::exception& e) {
-        error = e.what();
+        co_return true;
       }
       if (attempts >= options_.max_attempts) break;
       retries_.inc();
@@ -237,35 +289,40 @@ bool PaymentSucceededConsumer::handle(const Message& message) {
                        {"attempt", attempts},
                        {"error", error},
                        {"correlationId", correlation_id}});
-      if (!pause(backoff_for(attempts))) return false;
+      const auto backoff = backoff_for(attempts);
+      const bool go_on = co_await sleep(backoff);
+      if (!go_on) co_return false;
     }
   } else {
     attempts = 1;  // poison: retrying cannot make it parse
   }
-  return dead_letter(message, error, attempts);
+  const bool written = co_await dead_letter(std::move(message), std::move(error), attempts);
+  co_return written;
 }
 
-bool PaymentSucceededConsumer::dead_letter(const Message& message, const std::string& error,
-                                           int attempts) {
+asio::awaitable<bool> PaymentSucceededConsumer::dead_letter(Message message, std::string error,
+                                                            int attempts) {
   std::vector<Header> headers = message.headers;
   headers.push_back({"x-original-topic", message.topic});
   headers.push_back({"x-original-partition", std::to_string(message.partition)});
   headers.push_back({"x-original-offset", std::to_string(message.offset)});
   headers.push_back({"x-error", error.substr(0, 1000)});
   headers.push_back({"x-attempts", std::to_string(attempts)});
-  const std::string topic = message.topic + ".dlq";
   // Until the DLQ has it, the message is not given up (its offset stays uncommitted).
   for (int tries = 1;; ++tries) {
-    std::string t = topic;
+    std::string topic = message.topic + ".dlq";
     std::string key = message.key;
     std::string value = message.value;
     std::vector<Header> h = headers;
-    auto future = asio::co_spawn(
-        io_, producer_.produce(std::move(t), std::move(key), std::move(value), std::move(h)),
-        asio::use_future);
-    if (!wait(future)) return false;
+    bool written = false;
     try {
-      future.get();
+      co_await producer_.produce(std::move(topic), std::move(key), std::move(value), std::move(h));
+      written = true;
+    } catch (const std::exception& e) {
+      core::log::error("dead-letter write failed; retrying",
+                       {{"error", e.what()}, {"offset", message.offset}, {"try", tries}});
+    }
+    if (written) {
       dlq_.inc();
       outcomes_.with({"dead_lettered"}).inc();
       core::log::error("message dead-lettered", {{"topic", message.topic},
@@ -273,12 +330,11 @@ bool PaymentSucceededConsumer::dead_letter(const Message& message, const std::st
                                                  {"offset", message.offset},
                                                  {"attempts", attempts},
                                                  {"error", error}});
-      return true;
-    } catch (const std::exception& e) {
-      core::log::error("dead-letter write failed; retrying",
-                       {{"error", e.what()}, {"offset", message.offset}, {"try", tries}});
+      co_return true;
     }
-    if (!pause(backoff_for(tries))) return false;
+    const auto backoff = backoff_for(tries);
+    const bool go_on = co_await sleep(backoff);
+    if (!go_on) co_return false;
   }
 }
 

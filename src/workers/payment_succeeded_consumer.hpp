@@ -8,8 +8,9 @@
 //     partition, offset, error and attempts, and only once that write is acknowledged is the
 //     offset committed (a DLQ outage blocks the partition rather than losing the message);
 //   - an unparseable (poison) message goes to the DLQ at once; nothing stops the loop.
-// librdkafka's consumer calls block, so the loop owns one thread; each finalization runs on the
-// io_context and the thread waits for it.
+// librdkafka's consumer calls block, so the loop owns one thread. It takes up to kBatch messages
+// at a time and finalizes them concurrently on the io_context (payments are independent; each is
+// serialized by its own row lock), then commits per partition the longest prefix that is done.
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -56,15 +57,19 @@ class PaymentSucceededConsumer {
  private:
   void run();
   // Finalizes with retries, else dead-letters; true when the offset may be committed, false
-  // when stopping interrupted it.
-  bool handle(const infra::kafka::Message& message);
+  // when stopping interrupted it. Runs on the io_context.
+  boost::asio::awaitable<bool> process(infra::kafka::Message message);
+  // Writes to <topic>.dlq until the broker acknowledges (or stopping: false).
+  boost::asio::awaitable<bool> dead_letter(infra::kafka::Message message, std::string error,
+                                           int attempts);
+  // Sleeps on the io_context; false when stopping.
+  boost::asio::awaitable<bool> sleep(std::chrono::milliseconds d);
   // Waits for work posted to the io_context; false when shutdown abandoned it.
   template <typename Future>
   bool wait(Future& future);
-  // Sleeps up to `d`; false when stopping.
+  // Sleeps up to `d` on the worker thread; false when stopping.
   bool pause(std::chrono::milliseconds d);
   std::chrono::milliseconds backoff_for(int attempt) const;
-  bool dead_letter(const infra::kafka::Message& message, const std::string& error, int attempts);
   std::int64_t now_ms() const noexcept;
 
   boost::asio::any_io_executor io_;
