@@ -379,6 +379,28 @@ TEST_F(OutboxPublisherTest, RowWhoseLeaseWasTakenOverIsNotMarkedSentByTheOldOwne
   EXPECT_EQ(counter("ticketd_outbox_sent_total", topic.name()), 0);
 }
 
+TEST_F(OutboxPublisherTest, BatchWaitingLongerThanItsLeaseKeepsItAndIsSentOnce) {
+  ScopedTopic topic("outbox-renew", 1);
+  // Acknowledgements take over 2 s; the lease is 600 ms and the loop polls every 100 ms, so
+  // without renewal the publisher would claim its own rows again and send them twice.
+  auto slow = test_options();
+  slow.extra["linger.ms"] = "2000";
+  kafka::Producer producer(io_.executor(), slow, metrics_);
+  auto o = options();
+  o.lease = 600ms;
+  o.interval = 100ms;
+  OutboxPublisher publisher(io_.executor(), *pool_, producer, std::nullopt, o, metrics_);
+  auto written = write_rows(topic.name(), 3, "req-renew");
+  {
+    Running running(io_, publisher);
+    ASSERT_TRUE(eventually([&] { return all_sent(topic.name(), 3); }, 15s));
+  }
+  EXPECT_EQ(metrics_.counter("ticketd_outbox_lease_lost_total", "").get().value(), 0);
+  EXPECT_EQ(counter("ticketd_outbox_sent_total", topic.name()), 3);
+  const auto messages = consume(topic.name(), 3);
+  EXPECT_EQ(messages.size(), 3u) << "a row was produced more than once";
+}
+
 TEST_F(OutboxPublisherTest, FailedDeliveriesBackOffAndEndFailedAfterMaxAttempts) {
   // Topic auto-creation is off on the test broker: delivery to this topic fails.
   const std::string missing = unique_name("outbox-missing");
