@@ -36,7 +36,7 @@ def test_live_is_ok_at_root_and_under_the_api_base(ticketd, prefix):
 def test_ready_reports_every_dependency(ticketd):
     res = ticketd.wait_ready()
     checks = res.json()["data"]["checks"]
-    assert set(checks) == {"postgres", "redis", "kafka", "reservation_expiry"}
+    assert set(checks) == {"postgres", "redis", "kafka", "reservation_expiry", "outbox_publisher"}
     assert all(c["status"] == "up" for c in checks.values())
     assert ticketd.get("/api/v1/health/ready").status_code == 200
 
