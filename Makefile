@@ -78,6 +78,7 @@ bench: build services
 	@bench/seatmap
 	@bench/reserve
 	@bench/onsale
+	@bench/outbox
 
 fmt:
 	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
