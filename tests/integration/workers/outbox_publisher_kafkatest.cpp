@@ -27,6 +27,7 @@
 #include "infra/kafka/consumer.hpp"
 #include "infra/kafka/producer.hpp"
 #include "infra/outbox/outbox.hpp"
+#include "infra/outbox/relay.hpp"
 #include "infra/pg/errors.hpp"
 #include "infra/pg/migrations.hpp"
 #include "infra/pg/pool.hpp"
@@ -111,6 +112,9 @@ constexpr pg::Statement kDeleteTopic{"outbox_test_delete",
                                      "DELETE FROM outbox_events WHERE topic = $1"};
 constexpr pg::Statement kSetHeaders{
     "outbox_test_headers", "UPDATE outbox_events SET headers = $2::jsonb WHERE id = $1::uuid"};
+constexpr pg::Statement kAgeAsSent{"outbox_test_age_sent", R"sql(
+UPDATE outbox_events SET status = 'SENT', sent_at = now() - $2::int * interval '1 hour'
+ WHERE id = $1::uuid)sql"};
 constexpr pg::Statement kSteal{"outbox_test_steal", R"sql(
 UPDATE outbox_events SET lease_owner = $2, lease_until = now() + interval '1 minute'
  WHERE id = $1::uuid AND lease_owner = $3)sql"};
@@ -448,6 +452,42 @@ TEST_F(OutboxPublisherTest, FailedDeliveriesBackOffAndEndFailedAfterMaxAttempts)
   EXPECT_EQ(counter("ticketd_outbox_sent_total", missing), 0);
   // FAILED rows are never claimed again.
   EXPECT_EQ(pass(), 0u);
+}
+
+TEST_F(OutboxPublisherTest, RelayCountsTheBacklogAndPurgesOnlyOldSentRows) {
+  // No publisher runs here: the rows only move when the test moves them.
+  const std::string topic = unique_name("outbox-purge");
+  auto written = write_rows(topic, 4, "req-purge");
+  infra::outbox::Relay relay(*pool_);
+  auto backlog = io_.run(relay.backlog(100'000), 10s);
+  EXPECT_EQ(backlog.pending, 4);
+  EXPECT_GE(backlog.oldest_age_seconds, 0.0);
+  EXPECT_LT(backlog.oldest_age_seconds, 60.0);
+
+  // Two rows sent 200 hours ago, one sent just now, one still pending.
+  auto age = [&](const std::string& id, int hours) {
+    io_.run(
+        [&]() -> asio::awaitable<void> {
+          const pg::Params params(id, hours);
+          co_await pool_->query(kAgeAsSent, params);
+        }(),
+        10s);
+  };
+  age(written[0].first, 200);
+  age(written[1].first, 200);
+  age(written[2].first, 0);
+  const std::chrono::hours retention(168);
+  EXPECT_EQ(io_.run(relay.purge_sent(retention, 1), 10s), 1) << "bounded by the limit";
+  EXPECT_EQ(io_.run(relay.purge_sent(retention, 10), 10s), 1);
+  EXPECT_EQ(io_.run(relay.purge_sent(retention, 10), 10s), 0);
+  const auto left = rows(topic);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, written[2].first);
+  EXPECT_EQ(left[0].status, "SENT");
+  EXPECT_EQ(left[1].id, written[3].first);
+  EXPECT_EQ(left[1].status, "PENDING");
+  backlog = io_.run(relay.backlog(100'000), 10s);
+  EXPECT_EQ(backlog.pending, 1);
 }
 
 TEST_F(OutboxPublisherTest, TwoPublishersShareABacklogAndPublishEachRowOnce) {
