@@ -30,7 +30,7 @@ constexpr std::string_view kChannel = "outbox_events";
 constexpr std::int64_t kBacklogCap = 100'000;
 constexpr std::int64_t kBacklogRefreshMs = 1'000;
 // SENT rows are purged in bounded batches, a few at a time, this often.
-constexpr std::int64_t kPurgeEveryMs = 10 * 60 * 1'000;
+constexpr std::int64_t kPurgeEveryMs = std::int64_t{10} * 60 * 1'000;
 constexpr int kPurgeBatch = 1'000;
 constexpr int kPurgeBatchesPerRound = 10;
 // Recording acknowledgements is retried briefly: a lost SENT update means a duplicate later.
@@ -188,7 +188,7 @@ void OutboxPublisher::start() {
   last_purge_ms_ = now_ms() - kPurgeEveryMs + 60'000;  // first purge a minute after start
   running_.store(true);
   if (listener_) listener_->start();
-  asio::co_spawn(strand_, run(), [](std::exception_ptr e) {
+  asio::co_spawn(strand_, run(), [](const std::exception_ptr& e) {
     if (!e) return;
     core::log::error("outbox publisher stopped unexpectedly", {{"error", error_text(e)}});
   });
@@ -229,7 +229,7 @@ asio::awaitable<void> OutboxPublisher::run() {
         if (!batch) break;
         const bool full = batch->rows.size() == static_cast<std::size_t>(options_.batch_size);
         ++in_flight_;
-        asio::co_spawn(strand_, settle(batch), [this](std::exception_ptr e) {
+        asio::co_spawn(strand_, settle(batch), [this](const std::exception_ptr& e) {
           --in_flight_;
           slot_timer_.cancel();
           if (!e) return;
@@ -305,7 +305,7 @@ asio::awaitable<std::shared_ptr<OutboxPublisher::Batch>> OutboxPublisher::claim_
     asio::co_spawn(
         strand_,
         producer_.produce(std::move(topic), std::move(key), std::move(value), std::move(headers)),
-        [batch, i](std::exception_ptr e) {
+        [batch, i](const std::exception_ptr& e) {
           batch->outcomes[i] = e;
           batch->done[i] = true;
           if (--batch->remaining == 0) batch->all_done.cancel();
