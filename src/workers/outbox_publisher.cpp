@@ -224,6 +224,7 @@ asio::awaitable<void> OutboxPublisher::run() {
           boost::system::error_code ec;
           co_await slot_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }
+        if (stopping_.load()) break;
         std::shared_ptr<Batch> batch = co_await claim_and_produce();
         if (now_ms() - last_backlog_ms_ >= kBacklogRefreshMs) co_await refresh_backlog();
         if (!batch) break;
