@@ -413,6 +413,31 @@ TEST_F(OutboxPublisherTest, BatchWaitingLongerThanItsLeaseKeepsItAndIsSentOnce) 
   EXPECT_EQ(messages.size(), 3u) << "a row was produced more than once";
 }
 
+TEST_F(OutboxPublisherTest, StopLetsTheBatchInFlightSettle) {
+  ScopedTopic topic("outbox-stop", 1);
+  auto slow = test_options();
+  slow.extra["linger.ms"] = "1000";
+  kafka::Producer producer(io_.executor(), slow, metrics_);
+  OutboxPublisher publisher(io_.executor(), *pool_, producer, std::nullopt, options(), metrics_);
+  write_rows(topic.name(), 3, "req-stop");
+  publisher.start();
+  // The batch is claimed and waits for its acknowledgements (linger) when stop() is called.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto rs = rows(topic.name());
+        return rs.size() == 3 && rs[0].lease_owner == publisher.owner();
+      },
+      5s));
+  io_.run(publisher.stop(), 30s);
+  const auto after = rows(topic.name());
+  ASSERT_EQ(after.size(), 3u);
+  for (const auto& r : after) {
+    EXPECT_EQ(r.status, "SENT");
+    EXPECT_FALSE(r.lease_owner.has_value());
+  }
+  EXPECT_EQ(counter("ticketd_outbox_sent_total", topic.name()), 3);
+}
+
 TEST_F(OutboxPublisherTest, FailedDeliveriesBackOffAndEndFailedAfterMaxAttempts) {
   // Topic auto-creation is off on the test broker: delivery to this topic fails.
   const std::string missing = unique_name("outbox-missing");
