@@ -79,6 +79,8 @@ bench: build services
 	@bench/reserve
 	@bench/onsale
 	@bench/sse
+	@bench/outbox
+	@bench/purchase
 
 fmt:
 	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -121,8 +121,8 @@ struct Config {
   int outbox_publish_max_attempts = 10;                   // then FAILED
   std::chrono::milliseconds outbox_publish_backoff{500};  // retry delay base, doubled per attempt
   std::chrono::milliseconds outbox_publish_backoff_max{60'000};
-  // How long a claimed batch stays with one publisher; should exceed the producer's
-  // message.timeout.ms (30 s) so a slow broker does not hand a batch to a second publisher.
+  // How long a claimed batch stays with one publisher without news from it (a batch waiting for
+  // the broker renews it every third of this); a crashed publisher's rows wait this long.
   std::chrono::milliseconds outbox_publish_lease{30'000};
   int outbox_retention_hours = 168;  // SENT rows older than this are purged; 0 = keep forever
 

@@ -30,7 +30,7 @@ constexpr std::string_view kChannel = "outbox_events";
 constexpr std::int64_t kBacklogCap = 100'000;
 constexpr std::int64_t kBacklogRefreshMs = 1'000;
 // SENT rows are purged in bounded batches, a few at a time, this often.
-constexpr std::int64_t kPurgeEveryMs = 10 * 60 * 1'000;
+constexpr std::int64_t kPurgeEveryMs = std::int64_t{10} * 60 * 1'000;
 constexpr int kPurgeBatch = 1'000;
 constexpr int kPurgeBatchesPerRound = 10;
 // Recording acknowledgements is retried briefly: a lost SENT update means a duplicate later.
@@ -92,11 +92,13 @@ struct OutboxPublisher::Batch {
         std::vector<infra::outbox::ClaimedRow> claimed)
       : rows(std::move(claimed)),
         outcomes(rows.size()),
+        done(rows.size(), false),
         remaining(rows.size()),
         all_done(strand, asio::steady_timer::time_point::max()) {}
 
   std::vector<infra::outbox::ClaimedRow> rows;
   std::vector<std::exception_ptr> outcomes;  // null: acknowledged
+  std::vector<bool> done;                    // outcome known
   std::size_t remaining;
   asio::steady_timer all_done;  // cancelled when the last outcome arrives
 };
@@ -186,7 +188,7 @@ void OutboxPublisher::start() {
   last_purge_ms_ = now_ms() - kPurgeEveryMs + 60'000;  // first purge a minute after start
   running_.store(true);
   if (listener_) listener_->start();
-  asio::co_spawn(strand_, run(), [](std::exception_ptr e) {
+  asio::co_spawn(strand_, run(), [](const std::exception_ptr& e) {
     if (!e) return;
     core::log::error("outbox publisher stopped unexpectedly", {{"error", error_text(e)}});
   });
@@ -222,12 +224,13 @@ asio::awaitable<void> OutboxPublisher::run() {
           boost::system::error_code ec;
           co_await slot_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }
+        if (stopping_.load()) break;
         std::shared_ptr<Batch> batch = co_await claim_and_produce();
         if (now_ms() - last_backlog_ms_ >= kBacklogRefreshMs) co_await refresh_backlog();
         if (!batch) break;
         const bool full = batch->rows.size() == static_cast<std::size_t>(options_.batch_size);
         ++in_flight_;
-        asio::co_spawn(strand_, settle(batch), [this](std::exception_ptr e) {
+        asio::co_spawn(strand_, settle(batch), [this](const std::exception_ptr& e) {
           --in_flight_;
           slot_timer_.cancel();
           if (!e) return;
@@ -293,6 +296,7 @@ asio::awaitable<std::shared_ptr<OutboxPublisher::Batch>> OutboxPublisher::claim_
       headers = outbox_headers(row);
     } catch (...) {
       batch->outcomes[i] = std::current_exception();
+      batch->done[i] = true;
       --batch->remaining;
       continue;
     }
@@ -302,8 +306,9 @@ asio::awaitable<std::shared_ptr<OutboxPublisher::Batch>> OutboxPublisher::claim_
     asio::co_spawn(
         strand_,
         producer_.produce(std::move(topic), std::move(key), std::move(value), std::move(headers)),
-        [batch, i](std::exception_ptr e) {
+        [batch, i](const std::exception_ptr& e) {
           batch->outcomes[i] = e;
+          batch->done[i] = true;
           if (--batch->remaining == 0) batch->all_done.cancel();
         });
   }
@@ -311,11 +316,29 @@ asio::awaitable<std::shared_ptr<OutboxPublisher::Batch>> OutboxPublisher::claim_
 }
 
 asio::awaitable<void> OutboxPublisher::settle(std::shared_ptr<Batch> batch) {
+  std::string owner = owner_;
+  // A batch the broker keeps waiting (an outage: up to message.timeout.ms) renews its lease
+  // every third of it, so neither this publisher's next claims nor another instance take its
+  // rows over and send them a second time. A dead publisher stops renewing.
+  const auto renew_every = std::max<std::chrono::milliseconds>(options_.lease / 3, 100ms);
   while (batch->remaining > 0) {
+    batch->all_done.expires_after(renew_every);
     boost::system::error_code ec;
     co_await batch->all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (batch->remaining == 0 || ec) continue;
+    std::vector<std::string> waiting;
+    for (std::size_t i = 0; i < batch->rows.size(); ++i) {
+      if (!batch->done[i]) waiting.push_back(batch->rows[i].id);
+    }
+    const auto lease = options_.lease;
+    try {
+      const std::int64_t renewed = co_await relay_.renew(owner, waiting, lease);
+      core::log::info("outbox batch still waiting for the broker; lease renewed",
+                      {{"rows", waiting.size()}, {"renewed", renewed}});
+    } catch (const std::exception& e) {
+      core::log::warn("outbox lease not renewed", {{"error", e.what()}});
+    }
   }
-  std::string owner = owner_;
   const auto& rows = batch->rows;
   const auto& outcomes = batch->outcomes;
   const std::size_t n = rows.size();

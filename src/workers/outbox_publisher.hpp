@@ -8,9 +8,11 @@
 // statements (while it waits for the broker, the next batch may be claimed and enqueued; up to
 // four batches are in flight, and claims stay sequential so rows are enqueued in outbox order):
 // SENT for what the broker acknowledged, and for failures attempts + 1 and a retry after min(cap,
-// base·2^attempts) with jitter, FAILED after max attempts. Both statements only touch rows this
+// base·2^(attempts-1)) with jitter, FAILED after max attempts. Both statements only touch rows this
 // publisher still leases, so a publisher that stalled past its lease never overwrites another one's
-// work (the lost rows are counted).
+// work (the lost rows are counted). A batch still waiting for the broker renews its lease every
+// third of it, so nobody (this publisher's next claims included) takes its rows over and sends
+// them twice while it is merely slow.
 //
 // When it runs: a LISTEN on `outbox_events` (the table's trigger notifies on commit) wakes it
 // within milliseconds; while batches come back full it loops at once; otherwise it polls every

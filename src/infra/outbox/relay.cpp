@@ -25,6 +25,10 @@ UPDATE outbox_events
 RETURNING id::text, seq, topic, message_key, payload::text, headers::text, correlation_id,
           event_type, attempts)sql"};
 
+constexpr pg::Statement kRenew{"outbox_relay_renew", R"sql(
+UPDATE outbox_events SET lease_until = now() + $3::bigint * interval '1 millisecond'
+ WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND status = 'PENDING')sql"};
+
 constexpr pg::Statement kMarkSent{"outbox_relay_mark_sent", R"sql(
 UPDATE outbox_events
    SET status = 'SENT', sent_at = now(), lease_owner = NULL, lease_until = NULL
@@ -79,6 +83,16 @@ asio::awaitable<std::vector<ClaimedRow>> Relay::claim(std::string owner,
   std::sort(rows.begin(), rows.end(),
             [](const ClaimedRow& a, const ClaimedRow& b) { return a.seq < b.seq; });
   co_return rows;
+}
+
+asio::awaitable<std::int64_t> Relay::renew(std::string owner, std::vector<std::string> ids,
+                                           std::chrono::milliseconds lease) {
+  if (ids.empty()) co_return 0;
+  pg::ArrayLiteral array;
+  for (const auto& id : ids) array.add(id);
+  const pg::Params params(owner, std::move(array).str(), static_cast<std::int64_t>(lease.count()));
+  const pg::Result r = co_await pool_.query(kRenew, params);
+  co_return r.affected();
 }
 
 asio::awaitable<std::vector<SentRow>> Relay::mark_sent(std::string owner,

@@ -64,6 +64,11 @@ class Relay {
   boost::asio::awaitable<std::vector<ClaimedRow>> claim(std::string owner,
                                                         std::chrono::milliseconds lease, int limit);
 
+  // Extends the lease of those of `ids` still leased by `owner` to now() + `lease` (a batch
+  // still waiting for the broker keeps its rows); returns how many it extended.
+  boost::asio::awaitable<std::int64_t> renew(std::string owner, std::vector<std::string> ids,
+                                             std::chrono::milliseconds lease);
+
   // Marks SENT those of `ids` still leased by `owner`; returns them. An id missing from the
   // result lost its lease (another publisher claimed it after the lease ran out).
   boost::asio::awaitable<std::vector<SentRow>> mark_sent(std::string owner,

@@ -50,7 +50,7 @@ Listener::~Listener() = default;
 
 void Listener::start() {
   running_.store(true);
-  asio::co_spawn(strand_, run(), [](std::exception_ptr e) {
+  asio::co_spawn(strand_, run(), [](const std::exception_ptr& e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
