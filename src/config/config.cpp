@@ -222,9 +222,6 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
       errors.emplace_back(
           "JWT_SECRET: must be set to at least 32 characters when NODE_ENV=production");
     }
-    if (c.payment_webhook_secret.empty()) {
-      errors.emplace_back("PAYMENT_WEBHOOK_SECRET: must be set when NODE_ENV=production");
-    }
     if (c.ticket_signing_secret.reveal().size() < 32) {
       errors.emplace_back(
           "TICKET_SIGNING_SECRET: must be set to at least 32 characters when NODE_ENV=production");
@@ -234,6 +231,12 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
     }
   } else if (c.jwt_secret.empty()) {
     warnings.emplace_back("JWT_SECRET is not set: using a development-only secret");
+  }
+  // Webhooks move money: outside development a missing secret is a misconfiguration, never an
+  // invitation to accept unsigned webhooks (or ones signed with a published development secret).
+  if (c.node_env != "development" && c.payment_webhook_secret.empty()) {
+    errors.push_back(
+        fmt::format("PAYMENT_WEBHOOK_SECRET: must be set when NODE_ENV={}", c.node_env));
   }
   for (const auto& s : c.webhook_secrets()) {
     if (s.size() < 16) {
@@ -286,7 +289,7 @@ std::vector<std::string> Config::webhook_secrets() const {
     if (!one.empty()) out.emplace_back(one);
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
   }
-  if (out.empty() && !is_production()) {
+  if (out.empty() && node_env == "development") {
     out.emplace_back("ticketd-development-only-webhook-secret");
   }
   return out;

@@ -1,6 +1,7 @@
 // The seat-map page in a real browser (headless Chromium, Debian's `chromium`, driven by
 // playwright-core): page A watches an event; page B, in another browser context (another
-// session), signs in, picks a seat and reserves it; A must show the seat held within 1 s.
+// session), signs in, picks a seat and reserves it; A must show the seat held within 1 s. Then B
+// pays through the simulated provider, gets its signed ticket code, and A shows the seat sold.
 // Run by tests/e2e/test_browser.py, which starts ticketd and prepares the event and the user:
 //   TICKETD_URL  EVENT_ID  SEAT_ID  EMAIL  PASSWORD  ARTIFACTS  [CHROMIUM]
 // Prints one JSON line with the measured delay; exits non-zero on any failure.
@@ -88,6 +89,16 @@ try {
   });
   const latencyMs = Date.now() - start;
   await b.waitForSelector("#hold:not([hidden])", { timeout: 5000 });
+
+  // B pays through the simulated provider; the ticket (a signed code) appears, and A sees the
+  // seat sold once the payment.succeeded consumer has issued it.
+  await b.click("#pay");
+  await b.waitForFunction(() => [...document.querySelectorAll("#ticket-list code")].some((c) => c.textContent.startsWith("TK1")),
+    null, { timeout: 30000, polling: 50 });
+  await a.waitForFunction((sel) => document.querySelector(sel)?.dataset.status === "SOLD", seat, {
+    timeout: 5000,
+    polling: 20,
+  });
 
   await a.screenshot({ path: path.join(artifacts, "seatmap-watcher.png"), fullPage: true });
   await b.screenshot({ path: path.join(artifacts, "seatmap-buyer.png"), fullPage: true });

@@ -23,6 +23,8 @@ class Ticketd:
         env = dict(os.environ)
         env.update({
             "NODE_ENV": "test",
+            # required outside development; modules that sign webhooks set their own
+            "PAYMENT_WEBHOOK_SECRET": "e2e-default-webhook-secret-0123456789",
             "PORT": "0",
             "HOST": "127.0.0.1",
             "DATABASE_URL": TEST_DATABASE_URL,

@@ -11,7 +11,8 @@ API = "/api/v1"
 
 
 def seed():
-    env = dict(os.environ, DATABASE_URL=TEST_DATABASE_URL, ENV_FILE="/dev/null", NODE_ENV="test")
+    env = dict(os.environ, DATABASE_URL=TEST_DATABASE_URL, ENV_FILE="/dev/null", NODE_ENV="test",
+               PAYMENT_WEBHOOK_SECRET="e2e-default-webhook-secret-0123456789")
     out = subprocess.run([BIN, "seed-demo"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     event = re.search(r"event\s+Demo Concert\s+([0-9a-f-]{36})", out.stdout)

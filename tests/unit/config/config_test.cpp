@@ -99,6 +99,15 @@ TEST(Config, ProductionRequiresSecrets) {
   EXPECT_TRUE(mentions(sim.errors, "PAYMENT_SIMULATOR"));
 }
 
+TEST(Config, WebhookSecretRequiredOutsideDevelopment) {
+  EXPECT_TRUE(mentions(load({{"NODE_ENV", "test"}}, {}).errors, "PAYMENT_WEBHOOK_SECRET"));
+  const auto ok =
+      load({{"NODE_ENV", "test"}, {"PAYMENT_WEBHOOK_SECRET", "test-secret-0123456789"}}, {});
+  EXPECT_TRUE(ok.errors.empty());
+  EXPECT_EQ(ok.config.webhook_secrets(), std::vector<std::string>{"test-secret-0123456789"});
+  EXPECT_TRUE(load({}, {}).errors.empty());  // development: a development-only secret
+}
+
 TEST(Config, WebhookSecretsRotate) {
   const auto r =
       load({{"PAYMENT_WEBHOOK_SECRET", " old-secret-0123456789 ,new-secret-0123456789"}}, {});
