@@ -66,6 +66,17 @@ std::optional<std::string> unseal(std::string_view sealed, std::string_view key)
   return seed;
 }
 
+// The JSON of a ticket or order for its owner or a member of its organization; 404 otherwise,
+// exactly as for an unknown id.
+std::string readable(const core::Principal& caller, std::optional<Owned> found,
+                     const char* not_found) {
+  if (!found || ((caller.user_id.empty() || found->user_id != caller.user_id) &&
+                 iam::decide(caller, found->org_id, OrgAction::kRead) != Decision::kAllow)) {
+    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", not_found);
+  }
+  return std::move(found->json);
+}
+
 ApiError ticket_not_found() {
   return ApiError(ErrorKind::kNotFound, "TICKET_NOT_FOUND", "Ticket not found",
                   {{"TICKET_NOT_FOUND", "code", "no ticket has this code"}});
@@ -183,22 +194,12 @@ asio::awaitable<Finalized> Service::finalize(std::string payment_id, std::string
 
 asio::awaitable<std::string> Service::ticket(const core::Principal& caller, std::string id) {
   auto found = co_await repo_.find_ticket(std::move(id));
-  if (!found) throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Ticket not found");
-  if ((caller.user_id.empty() || found->user_id != caller.user_id) &&
-      iam::decide(caller, found->org_id, OrgAction::kRead) != Decision::kAllow) {
-    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Ticket not found");
-  }
-  co_return std::move(found->json);
+  co_return readable(caller, std::move(found), "Ticket not found");
 }
 
 asio::awaitable<std::string> Service::order(const core::Principal& caller, std::string id) {
   auto found = co_await repo_.find_order(std::move(id));
-  if (!found) throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Order not found");
-  if ((caller.user_id.empty() || found->user_id != caller.user_id) &&
-      iam::decide(caller, found->org_id, OrgAction::kRead) != Decision::kAllow) {
-    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Order not found");
-  }
-  co_return std::move(found->json);
+  co_return readable(caller, std::move(found), "Order not found");
 }
 
 asio::awaitable<Page> Service::my_tickets(const core::Principal& caller, std::int64_t limit,
