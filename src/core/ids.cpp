@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -84,6 +85,11 @@ std::uint32_t random_below(std::uint32_t bound) {
 
 std::string weak_etag(std::string_view payload) {
   return "W/\"" + blake2b_hex(payload, 16) + "\"";
+}
+
+bool is_currency_code(std::string_view s) noexcept {
+  return s.size() == 3 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
 }  // namespace ticketd::core

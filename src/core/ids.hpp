@@ -11,6 +11,9 @@ std::string new_uuid();
 // True for the canonical 8-4-4-4-12 hex form, any case. Path ids that fail this answer 404.
 bool is_uuid(std::string_view s) noexcept;
 
+// Three uppercase ASCII letters, the shape of an ISO 4217 code (USD, EUR).
+bool is_currency_code(std::string_view s) noexcept;
+
 // A uniform random number in [0, bound) (jitter, sampling), from libsodium's CSPRNG.
 std::uint32_t random_below(std::uint32_t bound);
 

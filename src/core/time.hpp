@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,12 @@ namespace ticketd::core {
 std::string iso8601(std::chrono::system_clock::time_point t);
 inline std::string iso8601_now() {
   return iso8601(std::chrono::system_clock::now());
+}
+// Seconds since the Unix epoch (webhook signature timestamps).
+inline std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // Parses an ISO-8601 date-time with a zone: YYYY-MM-DDTHH:MM[:SS[.fraction]](Z|±HH:MM|±HHMM),

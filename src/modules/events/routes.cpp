@@ -101,14 +101,6 @@ void check_text(core::ObjectReader& r, std::string_view field, const std::option
   }
 }
 
-bool is_currency(std::string_view c) {
-  if (c.size() != 3) return false;
-  for (char ch : c) {
-    if (ch < 'A' || ch > 'Z') return false;
-  }
-  return true;
-}
-
 bool is_ticket_code(std::string_view c) {
   if (c.empty() || c.size() > 32) return false;
   for (char ch : c) {
@@ -176,7 +168,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                }
                check_text(r, "title", title, 1, 200);
                check_text(r, "description", e.description, 0, 10'000);
-               if (currency && !is_currency(*currency)) {
+               if (currency && !core::is_currency_code(*currency)) {
                  r.invalid("currency", "INVALID_CURRENCY",
                            "currency must be an ISO 4217 code such as USD");
                }
@@ -246,7 +238,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
         if (p.description && *p.description) {
           check_text(r, "description", **p.description, 0, 10'000);
         }
-        if (p.currency && !is_currency(*p.currency)) {
+        if (p.currency && !core::is_currency_code(*p.currency)) {
           r.invalid("currency", "INVALID_CURRENCY",
                     "currency must be an ISO 4217 code such as USD");
         }

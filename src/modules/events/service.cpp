@@ -108,6 +108,21 @@ asio::awaitable<void> Service::announce(std::string event_id, std::string type,
   co_await hub_.publish(std::move(event_id), std::move(payload));
 }
 
+std::string Service::seat_statuses(const std::vector<std::string>& seat_ids,
+                                   std::string_view status) {
+  std::string out = "[";
+  for (const auto& id : seat_ids) {
+    if (out.size() > 1) out += ',';
+    out += R"({"id":")";
+    out += id;
+    out += R"(","status":")";
+    out += status;
+    out += R"(","reservedUntil":null})";
+  }
+  out += ']';
+  return out;
+}
+
 asio::awaitable<void> Service::seats_changed(std::string event_id, std::string type,
                                              std::string reservation_id, std::string seats_json) {
   cache_.invalidate(event_id);

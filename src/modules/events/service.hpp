@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/principal.hpp"
@@ -73,8 +74,13 @@ class Service {
   // sales): drops this instance's snapshot and announces the change on the event's realtime
   // channel (SPEC §7 seat.updated payload). `seats_json`: [{id, status, reservedUntil}].
   // Never throws for Redis trouble: the change is committed whatever happens here.
+  // `seats_json` is typically seat_statuses(ids, status).
   boost::asio::awaitable<void> seats_changed(std::string event_id, std::string type,
                                              std::string reservation_id, std::string seats_json);
+  // [{id, status, reservedUntil: null}] for seats that all reached one status without a hold
+  // (released, sold, refunded): the `seats` of a seat.updated message.
+  static std::string seat_statuses(const std::vector<std::string>& seat_ids,
+                                   std::string_view status);
   // For live seat maps (SPEC §7): the event's snapshot read by a load that started at or after
   // `not_before` (pass the moment the realtime subscription was confirmed; a default time point
   // accepts any cached one). nullptr when the event does not exist; visibility is the caller's.

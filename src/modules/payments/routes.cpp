@@ -1,6 +1,5 @@
 #include "modules/payments/routes.hpp"
 
-#include <algorithm>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -17,11 +16,6 @@ using http::bhttp::verb;
 
 namespace {
 
-bool is_currency(const std::string& c) {
-  return c.size() == 3 &&
-         std::all_of(c.begin(), c.end(), [](char x) { return x >= 'A' && x <= 'Z'; });
-}
-
 CreateRequest read_create(http::Request& req) {
   core::ObjectReader r(req.json());
   CreateRequest out;
@@ -35,7 +29,7 @@ CreateRequest read_create(http::Request& req) {
   if (out.amount_cents && *out.amount_cents < 0) {
     r.invalid("amountCents", "INVALID_AMOUNT", "amountCents must not be negative");
   }
-  if (out.currency && !is_currency(*out.currency)) {
+  if (out.currency && !core::is_currency_code(*out.currency)) {
     r.invalid("currency", "INVALID_CURRENCY", "currency must be a 3-letter ISO code like EUR");
   }
   r.finish();

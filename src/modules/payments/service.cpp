@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_to.hpp>
 #include <chrono>
 
 #include "core/crypto.hpp"
 #include "core/errors.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 #include "core/validation.hpp"
 #include "infra/outbox/outbox.hpp"
 #include "modules/iam/policy.hpp"
@@ -26,12 +28,6 @@ namespace {
 
 ApiError not_found() {
   return ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Payment not found");
-}
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 bool is_valid_utf8(std::string_view s) {
@@ -106,9 +102,7 @@ WebhookInput read_webhook(const json::value& body) {
   if (in.amount_cents && *in.amount_cents < 0) {
     r.invalid("amountCents", "INVALID_AMOUNT", "amountCents must not be negative");
   }
-  if (in.currency &&
-      (in.currency->size() != 3 || !std::all_of(in.currency->begin(), in.currency->end(),
-                                                [](char c) { return c >= 'A' && c <= 'Z'; }))) {
+  if (in.currency && !core::is_currency_code(*in.currency)) {
     r.invalid("currency", "INVALID_CURRENCY", "currency must be a 3-letter ISO code");
   }
   r.finish();
@@ -253,9 +247,10 @@ asio::awaitable<std::string> Service::webhook(WebhookRequest request) {
     }
   }
   Provider* provider = provider_name ? providers_.find(*provider_name) : nullptr;
-  const auto verdict = provider == nullptr ? SignatureVerdict::kMismatch
-                                           : provider->verify_webhook(request.signature,
-                                                                      request.raw_body, unix_now());
+  const auto verdict =
+      provider == nullptr
+          ? SignatureVerdict::kMismatch
+          : provider->verify_webhook(request.signature, request.raw_body, core::unix_seconds());
   if (verdict != SignatureVerdict::kValid) {
     std::string error = provider == nullptr ? std::string("unknown or missing provider")
                                             : std::string(describe(verdict));
@@ -372,15 +367,9 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
   refunds_.inc();
   core::log::info("payment refunded",
                   {{"paymentId", id}, {"orgId", found->org_id}, {"requestId", actor.request_id}});
-  const auto& seats = result.at("seats").as_array();
+  const auto seats = json::value_to<std::vector<std::string>>(result.at("seats"));
   if (!seats.empty()) {
-    std::string seats_json = "[";
-    for (const auto& s : seats) {
-      if (seats_json.size() > 1) seats_json += ',';
-      seats_json += R"({"id":")" + std::string(s.as_string()) +
-                    R"(","status":"AVAILABLE","reservedUntil":null})";
-    }
-    seats_json += ']';
+    std::string seats_json = events::Service::seat_statuses(seats, "AVAILABLE");
     std::string event_id(result.at("eventId").as_string());
     std::string type = "payment.refunded";
     std::string none;

@@ -6,21 +6,12 @@
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 #include "http/client.hpp"
 
 namespace ticketd::payments {
 
 namespace asio = boost::asio;
-
-namespace {
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 asio::awaitable<Intent> SimulatedProvider::create_intent(IntentRequest request) {
   Intent intent;
@@ -59,8 +50,9 @@ asio::awaitable<Delivery> SimulatedProvider::complete(std::string provider_ref, 
   http::ClientRequest request;
   request.url = options_.webhook_url;
   request.body = boost::json::serialize(body);
-  request.headers.emplace_back("X-Webhook-Signature",
-                               sign_webhook(request.body, options_.secrets.front(), unix_now()));
+  request.headers.emplace_back(
+      "X-Webhook-Signature",
+      sign_webhook(request.body, options_.secrets.front(), core::unix_seconds()));
   if (!correlation_id.empty()) request.headers.emplace_back("X-Request-Id", correlation_id);
   auto response = co_await http::fetch(std::move(request));
   co_return Delivery{response.status, std::move(response.body)};

@@ -28,17 +28,6 @@ ApiError not_found() {
   return ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Reservation not found");
 }
 
-// [{id, status, reservedUntil}] for seats a release made AVAILABLE.
-std::string released_json(const std::vector<std::string>& seats) {
-  std::string out = "[";
-  for (const auto& id : seats) {
-    if (out.size() > 1) out += ',';
-    out += R"({"id":")" + id + R"(","status":"AVAILABLE","reservedUntil":null})";
-  }
-  out += ']';
-  return out;
-}
-
 std::string actor_json(const core::Actor& actor) {
   std::string out = R"({"userId":)";
   out += actor.user_id.empty() ? "null" : "\"" + actor.user_id + "\"";
@@ -264,7 +253,7 @@ asio::awaitable<std::string> Service::cancel(const core::Principal& caller, std:
   }
   if (result.outcome == "CANCELLED") {
     std::string type = "reservation.cancelled";
-    std::string seats = released_json(result.released_seats);
+    std::string seats = events::Service::seat_statuses(result.released_seats, "AVAILABLE");
     co_await events_.seats_changed(found.event_id, std::move(type), std::move(id),
                                    std::move(seats));
   }
@@ -276,7 +265,7 @@ asio::awaitable<std::size_t> Service::expire_batch(int batch) {
   auto expired = co_await repo_.expire(batch, std::move(correlation));
   for (auto& e : expired) {
     std::string type = "reservation.expired";
-    std::string seats = released_json(e.released_seats);
+    std::string seats = events::Service::seat_statuses(e.released_seats, "AVAILABLE");
     co_await events_.seats_changed(std::move(e.event_id), std::move(type),
                                    std::move(e.reservation_id), std::move(seats));
   }

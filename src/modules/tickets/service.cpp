@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_to.hpp>
 
 #include "core/errors.hpp"
 #include "core/ids.hpp"
@@ -165,15 +166,9 @@ asio::awaitable<Finalized> Service::finalize(std::string payment_id, std::string
                                        {"orderId", out.order_id},
                                        {"tickets", out.tickets},
                                        {"correlationId", correlation_id}});
-    const auto& seats = result.at("seats").as_array();
+    const auto seats = json::value_to<std::vector<std::string>>(result.at("seats"));
     if (!seats.empty()) {
-      std::string seats_json = "[";
-      for (const auto& s : seats) {
-        if (seats_json.size() > 1) seats_json += ',';
-        seats_json += R"({"id":")" + std::string(s.as_string()) +
-                      R"(","status":"SOLD","reservedUntil":null})";
-      }
-      seats_json += ']';
+      std::string seats_json = events::Service::seat_statuses(seats, "SOLD");
       std::string event_id(result.at("eventId").as_string());
       std::string reservation_id(result.at("reservationId").as_string());
       std::string type = "seat.sold";
