@@ -10,6 +10,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
 #include <condition_variable>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -237,10 +238,27 @@ int serve(const config::Config& config) {
       metrics);
   events::Service event_service(event_repo, seat_maps, hub,
                                 events::Settings{config.ga_capacity_slots});
+  workers::OutboxPublisher::Options outbox_options;
+  outbox_options.batch_size = config.outbox_publish_batch_size;
+  outbox_options.interval = config.outbox_publish_interval;
+  outbox_options.max_attempts = config.outbox_publish_max_attempts;
+  outbox_options.backoff_base = config.outbox_publish_backoff;
+  outbox_options.backoff_max = config.outbox_publish_backoff_max;
+  outbox_options.lease = config.outbox_publish_lease;
+  outbox_options.retention = std::chrono::hours(config.outbox_retention_hours);
+  workers::OutboxPublisher outbox_publisher(ioc.get_executor(), pool, producer,
+                                            pool_options(config).connect, std::move(outbox_options),
+                                            metrics);
+  // With the publisher in this process, reservations skip the outbox NOTIFY (a database-wide
+  // commit lock) and wake it directly; otherwise NOTIFY reaches another instance's publisher.
+  std::function<void()> wake_outbox;
+  if (config.workers_enabled) wake_outbox = [&outbox_publisher] { outbox_publisher.wake(); };
   reservations::Repository reservation_repo(
-      pool, reservations::Limits{config.reservation_ttl_seconds,
-                                 config.reservation_max_active_per_user_event,
-                                 config.reserve_lock_timeout});
+      pool,
+      reservations::Limits{config.reservation_ttl_seconds,
+                           config.reservation_max_active_per_user_event,
+                           config.reserve_lock_timeout},
+      std::move(wake_outbox));
   reservations::Service reservation_service(reservation_repo, event_service, metrics);
   stream::Settings stream_settings;
   stream_settings.heartbeat = config.sse_heartbeat;
@@ -282,17 +300,6 @@ int serve(const config::Config& config) {
   consumer_options.backoff_max = config.consumer_backoff_max;
   workers::PaymentSucceededConsumer payment_consumer(ioc.get_executor(), ticket_service, producer,
                                                      std::move(consumer_options), metrics);
-  workers::OutboxPublisher::Options outbox_options;
-  outbox_options.batch_size = config.outbox_publish_batch_size;
-  outbox_options.interval = config.outbox_publish_interval;
-  outbox_options.max_attempts = config.outbox_publish_max_attempts;
-  outbox_options.backoff_base = config.outbox_publish_backoff;
-  outbox_options.backoff_max = config.outbox_publish_backoff_max;
-  outbox_options.lease = config.outbox_publish_lease;
-  outbox_options.retention = std::chrono::hours(config.outbox_retention_hours);
-  workers::OutboxPublisher outbox_publisher(ioc.get_executor(), pool, producer,
-                                            pool_options(config).connect, std::move(outbox_options),
-                                            metrics);
   // Readiness checks: each answers quickly and never throws (a failure is "down").
   auto check_postgres = [&pool]() -> asio::awaitable<health::CheckResult> {
     try {

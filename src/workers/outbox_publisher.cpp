@@ -200,7 +200,11 @@ void OutboxPublisher::start() {
 }
 
 void OutboxPublisher::wake() {
+  // At most one wake-up waits in the strand's queue (reservations call this after every commit);
+  // it runs after this call, so the pass it triggers sees what the caller committed.
+  if (wake_queued_.exchange(true)) return;
   asio::post(strand_, [this] {
+    wake_queued_.store(false);
     wake_pending_ = true;
     timer_.cancel();
   });

@@ -124,6 +124,7 @@ class OutboxPublisher {
   bool wake_pending_ = false;             // strand only
   std::int64_t last_backlog_ms_ = 0;
   std::int64_t last_purge_ms_ = 0;
+  std::atomic<bool> wake_queued_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> running_{false};
   std::atomic<std::int64_t> heartbeat_ms_{0};

@@ -19,6 +19,10 @@ constexpr Statement kReserve{"reservation_reserve", R"sql(
 SELECT o_outcome, o_reservation::text, o_seats::text, o_detail::text, o_reservation->>'id'
 FROM reserve($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7::int[], $8, $9, $10, $11))sql"};
 
+constexpr Statement kReserveQuietly{"reservation_reserve_quietly", R"sql(
+SELECT o_outcome, o_reservation::text, o_seats::text, o_detail::text, o_reservation->>'id'
+FROM reserve_quietly($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7::int[], $8, $9, $10, $11))sql"};
+
 constexpr Statement kFind{"reservation_find", R"sql(
 SELECT user_id, org_id, event_id, status, reservation_json(id)::text FROM reservations
 WHERE id = $1)sql"};
@@ -86,10 +90,11 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
   ReserveResult out;
   std::optional<infra::pg::DbError> refused;
   try {
-    auto r = co_await pool_.query(kReserve, params);
+    auto r = co_await pool_.query(wake_outbox_ ? kReserveQuietly : kReserve, params);
     const auto outcome = r.text(0, 0);
     if (outcome == "CREATED") {
       out.outcome = Outcome::kCreated;
+      if (wake_outbox_) wake_outbox_();  // committed: the reservation.created row is due
     } else if (outcome == "REPLAYED") {
       out.outcome = Outcome::kReplayed;
     } else if (outcome == "KEY_REUSED") {

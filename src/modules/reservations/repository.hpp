@@ -1,8 +1,10 @@
 #pragma once
 // SQL of reservations. The hot path is one call of the database function reserve()
-// (migration 0007) through a prepared statement: one round trip per reservation.
+// (migrations 0007-0009, or reserve_quietly() of 0012) through a prepared statement: one round
+// trip per reservation.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -21,7 +23,11 @@ struct Limits {
 
 class Repository {
  public:
-  Repository(infra::pg::Pool& pool, Limits limits) : pool_(pool), limits_(limits) {}
+  // `wake_outbox` set: reservations commit without the outbox NOTIFY (reserve_quietly, migration
+  // 0012: NOTIFY serializes committers on a database-wide lock) and it is called after each
+  // commit that wrote an outbox row instead. For a process that runs its own outbox publisher.
+  Repository(infra::pg::Pool& pool, Limits limits, std::function<void()> wake_outbox = {})
+      : pool_(pool), limits_(limits), wake_outbox_(std::move(wake_outbox)) {}
 
   boost::asio::awaitable<ReserveResult> reserve(ReserveInput in);
   boost::asio::awaitable<std::optional<Found>> find(std::string id);
@@ -39,6 +45,7 @@ class Repository {
  private:
   infra::pg::Pool& pool_;
   Limits limits_;
+  std::function<void()> wake_outbox_;
 };
 
 }  // namespace ticketd::reservations

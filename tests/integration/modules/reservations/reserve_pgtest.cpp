@@ -179,6 +179,38 @@ TEST_F(ReservePg, AllOrNothingAndReplay) {
   EXPECT_EQ(reserve(repo, std::move(in)).outcome, Outcome::kKeyReused);
 }
 
+TEST_F(ReservePg, WithAnInProcessPublisherReservationsSkipNotifyAndWakeItPerCommit) {
+  auto w = make_world(rt, pool, 2);
+  std::atomic<int> wakes{0};
+  Repository repo(pool, Limits{600, 1, std::chrono::milliseconds(2'000)}, [&] { ++wakes; });
+  ASSERT_EQ(reserve(repo, input(w, 0, "key-quiet-0001", {w.seats[0]})).outcome, Outcome::kCreated);
+  EXPECT_EQ(wakes.load(), 1);
+  // Refusals and replays commit no outbox row: no wake-up.
+  EXPECT_EQ(reserve(repo, input(w, 1, "key-quiet-0002", {w.seats[0]})).outcome,
+            Outcome::kSeatUnavailable);
+  EXPECT_EQ(reserve(repo, input(w, 0, "key-quiet-0001", {w.seats[0]})).outcome, Outcome::kReplayed);
+  EXPECT_EQ(wakes.load(), 1);
+  // reserve_quietly() switches the outbox trigger's NOTIFY off for its own transaction only.
+  auto settings = rt.run([&]() -> asio::awaitable<std::string> {
+    auto lease = co_await pool.acquire();
+    co_await lease->exec("BEGIN");
+    infra::pg::Params params(w.users[1], w.event, w.seats[1]);
+    constexpr infra::pg::Statement kQuiet{"test_reserve_quietly", R"sql(
+SELECT o_outcome || '/' || coalesce(current_setting('ticketd.outbox_notify', true), '')
+FROM reserve_quietly($1, $2, 'key-quiet-0003', 'h', ARRAY[$3::uuid], '{}', '{}', 600, 1, 2000,
+                     'test'))sql"};
+    auto r = co_await lease->query(kQuiet, params);
+    std::string out = r.string(0, 0);
+    co_await lease->exec("COMMIT");
+    constexpr infra::pg::Statement kAfter{
+        "test_notify_after", "SELECT coalesce(current_setting('ticketd.outbox_notify', true), '')"};
+    auto after = co_await lease->query(kAfter);
+    out += " then '" + after.string(0, 0) + "'";
+    co_return out;
+  });
+  EXPECT_EQ(settings, "CREATED/off then ''");
+}
+
 TEST_F(ReservePg, GeneralAdmissionNeverExceedsCapacity) {
   auto w = make_world(rt, pool, 12);
   Repository repo(pool, Limits{600, 5, std::chrono::milliseconds(2'000)});
