@@ -119,9 +119,10 @@ class OutboxPublisher {
   std::string owner_;
   std::unique_ptr<Metrics> metrics_;
   boost::asio::steady_timer timer_;
-  boost::asio::steady_timer slot_timer_;  // a batch in flight settled
-  std::size_t in_flight_ = 0;             // strand only
-  bool wake_pending_ = false;             // strand only
+  boost::asio::steady_timer slot_timer_;    // a batch in flight settled
+  boost::asio::steady_timer linger_timer_;  // not cut short by wake(): only stop() cancels it
+  std::size_t in_flight_ = 0;               // strand only
+  bool wake_pending_ = false;               // strand only
   std::int64_t last_backlog_ms_ = 0;
   std::int64_t last_purge_ms_ = 0;
   std::atomic<bool> wake_queued_{false};
