@@ -2,6 +2,8 @@
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <chrono>
+#include <thread>
 
 #include "core/ids.hpp"
 #include "infra/pg/migrations.hpp"
@@ -31,10 +33,20 @@ class Migrations : public ::testing::Test {
   }
   void TearDown() override {
     pool_.reset();
-    rt_.run([&]() -> asio::awaitable<void> {
-      Lease l = co_await admin_->acquire();
-      co_await l->exec("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
-    });
+    // FORCE may not terminate an autovacuum worker that just started on the new database (it
+    // runs as the bootstrap superuser; seen in CI as 42501): it ends soon, so try again.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        rt_.run([&]() -> asio::awaitable<void> {
+          Lease l = co_await admin_->acquire();
+          co_await l->exec("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
+        });
+        return;
+      } catch (const DbError&) {
+        if (attempt == 50) throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
   }
   static PoolOptions opts(std::string url) {
     PoolOptions o;
