@@ -60,4 +60,12 @@ void append_quoted(std::string& out, std::string_view s) {
   out += '"';
 }
 
+void append_quoted_or_null(std::string& out, const std::optional<std::string>& s) {
+  if (s) {
+    append_quoted(out, *s);
+  } else {
+    out += "null";
+  }
+}
+
 }  // namespace ticketd::core::json

@@ -16,6 +16,8 @@ std::string serialize(const boost::json::value& v);
 // Appends `s` as a JSON string literal (quotes and escapes), for hand-built documents on hot
 // paths that are rendered once and served many times.
 void append_quoted(std::string& out, std::string_view s);
+// The same for an optional string: null when absent.
+void append_quoted_or_null(std::string& out, const std::optional<std::string>& s);
 
 // An optional as a JSON value: null when absent.
 template <typename T>

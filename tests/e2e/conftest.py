@@ -1,4 +1,5 @@
 """Black-box fixtures: start the real ticketd binary against the real local services."""
+import contextlib
 import json
 import os
 import signal
@@ -89,6 +90,17 @@ class Ticketd:
             return self.proc.wait(timeout)
         finally:
             self.reader.join(5)
+
+
+@contextlib.contextmanager
+def running_ticketd(env):
+    """An extra instance for the duration of a `with`; it must shut down cleanly."""
+    t = Ticketd(env)
+    try:
+        yield t
+    finally:
+        rc = t.stop()
+    assert rc == 0, "".join(t.lines[-30:])
 
 
 @pytest.fixture(scope="session", autouse=True)

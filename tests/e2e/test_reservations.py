@@ -7,7 +7,6 @@ limits off. The module's own `ticketd` instance runs no background workers: ever
 the test database, so a worker anywhere would expire any lapsed hold, and the worker-off test needs
 no worker at all. Tests that need expiry start their own instances with workers and a short TTL.
 """
-import contextlib
 import random
 import threading
 import time
@@ -19,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from conftest import Ticketd
+from conftest import Ticketd, running_ticketd
 from layout import (API, PASSWORD, add_member, all_seats, db_json, errors, get_event, make_event,
                     patch_seats, poll, publish, scenario, set_status, ts)
 from test_auth import bearer, email
@@ -49,15 +48,9 @@ def instance(**env):
     return Ticketd({**BASE_ENV, **env})
 
 
-@contextlib.contextmanager
 def running(**env):
     """An extra instance for the duration of a `with`; it must shut down cleanly."""
-    t = instance(**env)
-    try:
-        yield t
-    finally:
-        rc = t.stop()
-    assert rc == 0, "".join(t.lines[-30:])
+    return running_ticketd({**BASE_ENV, **env})
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from conftest import Ticketd
+from conftest import Ticketd, running_ticketd
 from layout import API, db_json, make_event, publish, scenario
 from test_reservations import BASE_ENV, HALL_20, cancel, created, open_event, reserve, users
 
@@ -34,14 +34,8 @@ def instance(**env):
     return Ticketd({**STREAM_ENV, **env})
 
 
-@contextlib.contextmanager
 def running(**env):
-    t = instance(**env)
-    try:
-        yield t
-    finally:
-        rc = t.stop()
-    assert rc == 0, "".join(t.lines[-30:])
+    return running_ticketd({**STREAM_ENV, **env})
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,10 @@ boost::json::object actor_json(const core::Actor& actor) {
   return o;
 }
 
+std::string actor_json_text(const core::Actor& actor) {
+  return boost::json::serialize(actor_json(actor));
+}
+
 boost::asio::awaitable<std::string> append(pg::Tx& tx, const Event& event,
                                            const core::Actor& actor) {
   std::string id = core::new_uuid();

@@ -23,6 +23,8 @@ struct Event {
 
 // {"userId": ..., "apiKeyId": ...} with nulls for what is absent: the envelope's `actor`.
 boost::json::object actor_json(const core::Actor& actor);
+// The same, serialized: for SQL functions that take the actor as a jsonb parameter.
+std::string actor_json_text(const core::Actor& actor);
 
 // Inserts one row; returns its id (the envelope's eventId). The actor's request id becomes the
 // correlation id.

@@ -18,6 +18,7 @@ namespace ticketd::events {
 
 namespace asio = boost::asio;
 using core::json::append_quoted;
+using core::json::append_quoted_or_null;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -51,14 +52,6 @@ void append_opt_int(std::string& out, const std::optional<std::int64_t>& v) {
   }
 }
 
-void append_opt_string(std::string& out, const std::optional<std::string>& v) {
-  if (v) {
-    append_quoted(out, *v);
-  } else {
-    out += "null";
-  }
-}
-
 // The seat-map item of SPEC §4, rendered once per snapshot.
 std::string render_seat(const Seat& s) {
   std::string o;
@@ -72,7 +65,7 @@ std::string render_seat(const Seat& s) {
   o += R"(,"seatCode":)";
   append_quoted(o, s.seat_code);
   o += R"(,"label":)";
-  append_opt_string(o, s.label);
+  append_quoted_or_null(o, s.label);
   o += R"(,"section":)";
   append_quoted(o, s.section);
   o += R"(,"sectionId":)";
@@ -90,9 +83,9 @@ std::string render_seat(const Seat& s) {
   o += R"(,"feesCents":)";
   append_opt_int(o, s.fees_cents);
   o += R"(,"ticketTypeId":)";
-  append_opt_string(o, s.ticket_type_id);
+  append_quoted_or_null(o, s.ticket_type_id);
   o += R"(,"reservedUntil":)";
-  append_opt_string(o, s.reserved_until);
+  append_quoted_or_null(o, s.reserved_until);
   o += R"(,"x":)";
   append_number(o, s.x);
   o += R"(,"y":)";

@@ -63,10 +63,6 @@ std::string storable(std::string_view body) {
   return "base64url:" + core::base64url_encode(body);
 }
 
-std::string actor_json(const core::Actor& actor) {
-  return json::serialize(infra::outbox::actor_json(actor));
-}
-
 const char* webhook_reject_code(SignatureVerdict v) {
   switch (v) {
     case SignatureVerdict::kMissing:
@@ -349,7 +345,7 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
   RefundInput in;
   in.payment_id = id;
   in.correlation_id = actor.request_id;
-  in.actor_json = actor_json(actor);
+  in.actor_json = infra::outbox::actor_json_text(actor);
   if (!actor.user_id.empty()) in.actor_user_id = actor.user_id;
   if (!actor.api_key_id.empty()) in.actor_api_key_id = actor.api_key_id;
   in.request_id = actor.request_id;

@@ -10,6 +10,7 @@
 
 #include "core/errors.hpp"
 #include "core/ids.hpp"
+#include "infra/outbox/outbox.hpp"
 #include "modules/iam/policy.hpp"
 
 namespace ticketd::reservations {
@@ -26,15 +27,6 @@ constexpr int kLockRetries = 3;
 
 ApiError not_found() {
   return ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Reservation not found");
-}
-
-std::string actor_json(const core::Actor& actor) {
-  std::string out = R"({"userId":)";
-  out += actor.user_id.empty() ? "null" : "\"" + actor.user_id + "\"";
-  out += R"(,"apiKeyId":)";
-  out += actor.api_key_id.empty() ? "null" : "\"" + actor.api_key_id + "\"";
-  out += '}';
-  return out;
 }
 
 [[noreturn]] void refuse(const ReserveResult& r, const ReserveRequest& req) {
@@ -241,7 +233,7 @@ asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Service::for_
 asio::awaitable<std::string> Service::cancel(const core::Principal& caller, std::string id,
                                              core::Actor actor) {
   auto found = co_await visible(caller, id, true);
-  auto result = co_await repo_.cancel(id, actor.request_id, actor_json(actor));
+  auto result = co_await repo_.cancel(id, actor.request_id, infra::outbox::actor_json_text(actor));
   if (result.outcome == "NOT_FOUND") throw not_found();
   if (result.outcome == "NOT_ACTIVE") {
     // The status now, not the one read before the cancel (it may just have expired).

@@ -116,11 +116,7 @@ Change parse_change(std::string_view payload, const std::string& event_id) {
     d += R"(,"status":)";
     core::json::append_quoted(d, u.status);
     d += R"(,"reservedUntil":)";
-    if (u.reserved_until) {
-      core::json::append_quoted(d, *u.reserved_until);
-    } else {
-      d += "null";
-    }
+    core::json::append_quoted_or_null(d, u.reserved_until);
     d += '}';
     c.seats.push_back(std::move(u));
   }
@@ -331,11 +327,7 @@ class Feed {
       d += R"(,"status":)";
       core::json::append_quoted(d, s.status);
       d += R"(,"reservedUntil":)";
-      if (s.reserved_until) {
-        core::json::append_quoted(d, *s.reserved_until);
-      } else {
-        d += "null";
-      }
+      core::json::append_quoted_or_null(d, s.reserved_until);
       d += '}';
     }
     d += "]}";
