@@ -40,7 +40,10 @@ services: deps
 migrate: build-bin services
 	@$(BIN) migrate
 
+# Development mode comes from the .env that scripts/dev-env writes when there is none: the binary
+# itself defaults to production.
 run: build-bin services migrate
+	@scripts/dev-env
 	@$(BIN) seed-demo
 	@echo "ticketd: serving on port $${PORT:-3000} (Ctrl-C to stop)"
 	@exec $(BIN) serve

@@ -42,10 +42,21 @@ int main(int argc, char** argv) {
   const auto dotenv = config::read_dotenv_file(env, problems);
   auto loaded = config::load(env, dotenv);
   problems.insert(problems.end(), loaded.errors.begin(), loaded.errors.end());
+  // Schema changes and the admin command hold no tokens, tickets or webhooks.
+  const bool needs_secrets = command != "migrate" && command != "admin";
+  if (needs_secrets) {
+    problems.insert(problems.end(), loaded.missing_secrets.begin(), loaded.missing_secrets.end());
+  }
   if (!problems.empty()) {
     std::cerr << "invalid configuration (" << problems.size() << " problem"
               << (problems.size() == 1 ? "" : "s") << "):\n";
     for (const auto& p : problems) std::cerr << "  - " << p << "\n";
+    if (needs_secrets && !loaded.missing_secrets.empty()) {
+      std::cerr << "NODE_ENV is " << loaded.config.node_env
+                << (env.contains("NODE_ENV") || dotenv.contains("NODE_ENV") ? "" : " (the default)")
+                << ": set the secrets above, or NODE_ENV=development for a local run with "
+                   "development-only secrets\n";
+    }
     return 1;
   }
   const auto& cfg = loaded.config;

@@ -150,7 +150,6 @@ iam::Settings iam_settings(const config::Config& c) {
   s.tokens.access_ttl_seconds = iam::parse_duration_seconds(c.jwt_expires_in).value_or(900);
   s.refresh_ttl_seconds =
       iam::parse_duration_seconds(c.jwt_refresh_expires_in).value_or(30 * 86400);
-  s.bootstrap_super_admin_email = iam::normalize_email(c.bootstrap_super_admin_email).value_or("");
   s.principal_cache_ttl = c.auth_cache_ttl;
   return s;
 }
@@ -346,7 +345,8 @@ int serve(const config::Config& config) {
   health::Service health_service(std::move(checks), std::chrono::milliseconds(2'000));
 
   if (!config.bootstrap_super_admin_email.empty()) {
-    // Granted when that user exists now, and at registration otherwise.
+    // Granted to the account that exists with that address now; registering it later grants
+    // nothing (SPEC §1: whoever registers first does not own the mailbox).
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
@@ -358,6 +358,10 @@ int serve(const config::Config& config) {
                 co_await iam_service.grant_super_admin(std::move(email), std::move(actor));
             if (granted) {
               core::log::info("bootstrap super admin ensured");
+            } else {
+              core::log::warn(
+                  "BOOTSTRAP_SUPER_ADMIN_EMAIL names no account: register it, then restart (or "
+                  "run ticketd admin grant-super-admin)");
             }
           } catch (const std::exception& e) {
             core::log::warn("bootstrap super admin not granted yet", {{"error", e.what()}});
@@ -396,6 +400,7 @@ int serve(const config::Config& config) {
   server_options.body_timeout = config.http_body_timeout;
   server_options.idle_timeout = config.http_idle_timeout;
   server_options.max_connections = config.http_max_connections;
+  server_options.max_connections_per_ip = config.http_max_connections_per_ip;
   http::Server server(ioc, server_options, dispatcher, metrics);
   try {
     server.start();

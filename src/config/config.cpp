@@ -154,6 +154,7 @@ const std::vector<Row>& rows() {
       {"HTTP_BODY_TIMEOUT_MS", ms_in(&Config::http_body_timeout, 100, 600'000)},
       {"HTTP_IDLE_TIMEOUT_MS", ms_in(&Config::http_idle_timeout, 100, 3'600'000)},
       {"HTTP_MAX_CONNECTIONS", int_in(&Config::http_max_connections, 1, 1'000'000)},
+      {"HTTP_MAX_CONNECTIONS_PER_IP", int_in(&Config::http_max_connections_per_ip, 1, 1'000'000)},
       {"SHUTDOWN_TIMEOUT_MS", ms_in(&Config::shutdown_timeout, 0, 600'000)},
       {"DATABASE_URL", url(&Config::database_url, {"postgres", "postgresql"})},
       {"DATABASE_POOL_SIZE", int_in(&Config::db_pool_size, 1, 500)},
@@ -214,29 +215,34 @@ const std::vector<Row>& rows() {
   return kRows;
 }
 
-// Rules that relate several values or depend on the environment kind.
+// Rules that relate several values or depend on the environment kind. Secrets a server needs
+// go to `secrets` (commands that serve nothing, like migrate, run without them).
 void cross_check(const Config& c, std::vector<std::string>& errors,
-                 std::vector<std::string>& warnings) {
-  if (c.is_production()) {
+                 std::vector<std::string>& secrets, std::vector<std::string>& warnings) {
+  // Only an explicit NODE_ENV=development may run on the published development secrets: a
+  // deployment that forgets NODE_ENV is production, and `test` is as strict.
+  if (!c.is_development()) {
     if (c.jwt_secret.reveal().size() < 32) {
-      errors.emplace_back(
-          "JWT_SECRET: must be set to at least 32 characters when NODE_ENV=production");
+      secrets.push_back(fmt::format(
+          "JWT_SECRET: must be set to at least 32 characters when NODE_ENV={}", c.node_env));
     }
     if (c.ticket_signing_secret.reveal().size() < 32) {
-      errors.emplace_back(
-          "TICKET_SIGNING_SECRET: must be set to at least 32 characters when NODE_ENV=production");
+      secrets.push_back(fmt::format(
+          "TICKET_SIGNING_SECRET: must be set to at least 32 characters when NODE_ENV={}",
+          c.node_env));
     }
-    if (c.payment_simulator == "on") {
-      errors.emplace_back("PAYMENT_SIMULATOR: must not be on when NODE_ENV=production");
+    // Webhooks move money: a missing secret is a misconfiguration, never an invitation to
+    // accept unsigned webhooks (or ones signed with a published development secret).
+    if (c.payment_webhook_secret.empty()) {
+      secrets.push_back(
+          fmt::format("PAYMENT_WEBHOOK_SECRET: must be set when NODE_ENV={}", c.node_env));
     }
   } else if (c.jwt_secret.empty()) {
-    warnings.emplace_back("JWT_SECRET is not set: using a development-only secret");
+    warnings.emplace_back(
+        "NODE_ENV=development: using development-only secrets, never expose this instance");
   }
-  // Webhooks move money: outside development a missing secret is a misconfiguration, never an
-  // invitation to accept unsigned webhooks (or ones signed with a published development secret).
-  if (c.node_env != "development" && c.payment_webhook_secret.empty()) {
-    errors.push_back(
-        fmt::format("PAYMENT_WEBHOOK_SECRET: must be set when NODE_ENV={}", c.node_env));
+  if (c.is_production() && c.payment_simulator == "on") {
+    errors.emplace_back("PAYMENT_SIMULATOR: must not be on when NODE_ENV=production");
   }
   for (const auto& s : c.webhook_secrets()) {
     if (s.size() < 16) {
@@ -289,7 +295,7 @@ std::vector<std::string> Config::webhook_secrets() const {
     if (!one.empty()) out.emplace_back(one);
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
   }
-  if (out.empty() && node_env == "development") {
+  if (out.empty() && is_development()) {
     out.emplace_back("ticketd-development-only-webhook-secret");
   }
   return out;
@@ -301,7 +307,7 @@ std::string Config::effective_ticket_signing_secret() const {
 }
 
 bool Config::payment_simulator_enabled() const noexcept {
-  if (payment_simulator.empty()) return !is_production();
+  if (payment_simulator.empty()) return is_development();
   return payment_simulator == "on";
 }
 
@@ -354,7 +360,7 @@ LoadResult load(const Environment& env, const Environment& dotenv) {
       r.errors.push_back(fmt::format("{}: {}", row.name, err));
     }
   }
-  cross_check(r.config, r.errors, r.warnings);
+  cross_check(r.config, r.errors, r.missing_secrets, r.warnings);
   return r;
 }
 

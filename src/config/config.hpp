@@ -25,7 +25,10 @@ class Secret {
 };
 
 struct Config {
-  std::string node_env = "development";  // development | test | production
+  // production unless told otherwise: secrets required, payment simulator off. Only an explicit
+  // `development` relaxes that; `test` is as strict as production but may switch the simulator
+  // on.
+  std::string node_env = "production";  // development | test | production
   std::string log_level = "info";
 
   // HTTP
@@ -42,6 +45,9 @@ struct Config {
   std::chrono::milliseconds http_idle_timeout{60'000};
   std::chrono::milliseconds shutdown_timeout{10'000};
   int http_max_connections = 10'000;
+  // Connections one client address may hold open (SSE streams included); behind a proxy all
+  // clients share its address, so raise it there.
+  int http_max_connections_per_ip = 256;
 
   // PostgreSQL
   Secret database_url{"postgres://ticketd:ticketd@127.0.0.1:5555/ticketd"};
@@ -60,7 +66,7 @@ struct Config {
   int kafka_topic_replication = 1;
 
   // Security
-  Secret jwt_secret;  // empty outside production: a fixed development secret is used
+  Secret jwt_secret;  // required outside development; there a fixed development secret is used
   std::string jwt_expires_in = "15m";
   std::string jwt_refresh_expires_in = "30d";
   std::string jwt_issuer = "ticketd";
@@ -74,12 +80,12 @@ struct Config {
   std::chrono::milliseconds auth_cache_ttl{1'000};
   // Payments. PAYMENT_WEBHOOK_SECRET may list several secrets separated by commas (rotation:
   // a webhook signed with any of them is accepted; the first one signs simulated webhooks).
-  Secret payment_webhook_secret;  // empty outside production: a development-only secret
+  Secret payment_webhook_secret;  // required outside development; there a development-only one
   int payment_webhook_tolerance_seconds = 300;
-  std::string payment_simulator;  // on | off; empty = on outside production
+  std::string payment_simulator;  // on | off; empty = on in development only
   // Where the simulated provider delivers webhooks; empty = this instance's own endpoint.
   std::string payment_simulator_webhook_url;
-  // Seals the organizations' ticket-signing keys at rest (required in production).
+  // Seals the organizations' ticket-signing keys at rest (required outside development).
   Secret ticket_signing_secret;
   // payment.succeeded consumer (workers/payment_succeeded_consumer)
   std::string kafka_consumer_group = "ticketd-payment-succeeded";
@@ -127,9 +133,10 @@ struct Config {
   int outbox_retention_hours = 168;  // SENT rows older than this are purged; 0 = keep forever
 
   bool is_production() const noexcept { return node_env == "production"; }
-  // JWT_SECRET, or the development-only secret when it is unset outside production.
+  bool is_development() const noexcept { return node_env == "development"; }
+  // JWT_SECRET, or the development-only secret when it is unset in development.
   std::string effective_jwt_secret() const;
-  // The webhook secrets in order (the development-only one when unset outside production).
+  // The webhook secrets in order (the development-only one when unset in development).
   std::vector<std::string> webhook_secrets() const;
   std::string effective_ticket_signing_secret() const;
   bool payment_simulator_enabled() const noexcept;
@@ -140,6 +147,9 @@ struct Config {
 struct LoadResult {
   Config config;
   std::vector<std::string> errors;  // empty when valid
+  // Secrets a serving command needs and does not have (serve, seed-demo, config-check refuse to
+  // start; migrate and admin do not need them).
+  std::vector<std::string> missing_secrets;
   std::vector<std::string> warnings;
 };
 

@@ -18,6 +18,7 @@ enum class ErrorKind {
   kConflict,              // state conflict
   kUnprocessable,         // well-formed but invalid values or rule violations
   kTooLarge,              // body over its limit
+  kHeadersTooLarge,       // request head over its limit
   kUnsupportedMediaType,  // body that is not JSON
   kRateLimited,           // limiter said no
   kUnavailable,           // dependency down or overload shedding

@@ -125,9 +125,10 @@ std::string render(Level level, std::string_view msg, Fields fields) {
   out.append(iso8601_now());
   out.append(std::string_view(R"(","level":")"));
   out.append(level_name(level));
-  out.append(std::string_view(R"(","msg":)"));
+  out.append(std::string_view(R"(","message":)"));
   append_quoted(out, msg);
   for (const auto& f : fields) {
+    if (f.kind == Field::Kind::kOmitted) continue;
     if (f.kind == Field::Kind::kJson && (f.json == nullptr || f.json->is_null())) continue;
     out.push_back(',');
     append_quoted(out, f.key);
@@ -155,6 +156,8 @@ std::string render(Level level, std::string_view msg, Fields fields) {
         break;
       case Field::Kind::kJson:
         out.append(boost::json::serialize(*f.json));
+        break;
+      case Field::Kind::kOmitted:
         break;
     }
   }

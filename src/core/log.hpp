@@ -4,6 +4,7 @@
 // the terminal; when the queue overflows the oldest lines are dropped (counted in /metrics).
 #include <boost/json/value.hpp>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -16,7 +17,7 @@ enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 // One key/value of a log line. Values are views: a line is rendered before write() returns, so
 // temporaries are fine and nothing is copied or allocated until the line itself.
 struct Field {
-  enum class Kind { kString, kInt, kUInt, kDouble, kBool, kJson };
+  enum class Kind { kString, kInt, kUInt, kDouble, kBool, kJson, kOmitted };
   Field(std::string_view k, std::string_view v) : key(k), kind(Kind::kString), str(v) {}
   Field(std::string_view k, const std::string& v) : key(k), kind(Kind::kString), str(v) {}
   Field(std::string_view k, const char* v) : key(k), kind(Kind::kString), str(v) {}
@@ -30,6 +31,9 @@ struct Field {
       Field(std::string_view k, Int v)
       : key(k), kind(Kind::kUInt), u(v) {}
   Field(std::string_view k, const boost::json::value& v) : key(k), kind(Kind::kJson), json(&v) {}
+  // A field written only when it holds a value (an id that may not be known).
+  Field(std::string_view k, std::optional<std::string_view> v)
+      : key(k), kind(v ? Kind::kString : Kind::kOmitted), str(v.value_or(std::string_view{})) {}
 
   std::string_view key;
   Kind kind;

@@ -104,24 +104,25 @@ const std::vector<double>& latency_buckets() {
 }
 
 Family<Counter>& Registry::counter(std::string name, std::string help,
-                                   std::vector<std::string> labels) {
-  return add(
-      mutex_, counters_,
-      std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels)));
+                                   std::vector<std::string> labels, std::size_t max_series) {
+  return add(mutex_, counters_,
+             std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels),
+                                               std::vector<double>{}, max_series));
 }
 
-Family<Gauge>& Registry::gauge(std::string name, std::string help,
-                               std::vector<std::string> labels) {
+Family<Gauge>& Registry::gauge(std::string name, std::string help, std::vector<std::string> labels,
+                               std::size_t max_series) {
   return add(mutex_, gauges_,
-             std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels)));
+             std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels),
+                                             std::vector<double>{}, max_series));
 }
 
 Family<Histogram>& Registry::histogram(std::string name, std::string help,
-                                       std::vector<std::string> labels,
-                                       std::vector<double> bounds) {
+                                       std::vector<std::string> labels, std::vector<double> bounds,
+                                       std::size_t max_series) {
   return add(mutex_, histograms_,
              std::make_unique<Family<Histogram>>(std::move(name), std::move(help),
-                                                 std::move(labels), std::move(bounds)));
+                                                 std::move(labels), std::move(bounds), max_series));
 }
 
 void Registry::add_collector(std::function<void()> collector) {
@@ -163,6 +164,18 @@ std::string Registry::render() const {
       out += fmt::format("{}_count{} {}\n", f->name(), label_set(f->labels(), key), cum.back());
     });
   }
+  // One series per family that ever overflowed, so an alert can say which one is under attack.
+  constexpr std::string_view kOverflowName = "ticketd_metric_series_overflow_total";
+  header(out, kOverflowName, "Label sets folded into a family's overflow series (cap reached)",
+         "counter");
+  auto overflow_line = [&](const auto& f) {
+    if (const auto n = f->overflowed(); n > 0) {
+      out += fmt::format("{}{{family=\"{}\"}} {}\n", kOverflowName, f->name(), n);
+    }
+  };
+  for (const auto& f : counters_) overflow_line(f);
+  for (const auto& f : gauges_) overflow_line(f);
+  for (const auto& f : histograms_) overflow_line(f);
   return out;
 }
 

@@ -2,7 +2,10 @@
 // A small Prometheus registry (text format 0.0.4). Families are created at start-up and handed
 // to components explicitly; children (one per label set) are created on first use and then
 // updated lock-free. Collectors refresh gauges that mirror other state (pool sizes, backlog)
-// right before a scrape.
+// right before a scrape. Every family holds at most max_series() label sets: label values can
+// come from clients (a route that matched nothing, an invented method), so once the cap is
+// reached new sets fold into one overflow series (every label "__overflow__") and are counted
+// in ticketd_metric_series_overflow_total{family} instead of growing memory and every scrape.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -58,15 +61,21 @@ class Histogram {
 // Latency buckets in seconds, 0.5 ms … 10 s.
 const std::vector<double>& latency_buckets();
 
+// Label sets one family holds before new ones fold into its overflow series.
+inline constexpr std::size_t kDefaultMaxSeries = 2'000;
+// The label value of every label of the overflow series.
+inline constexpr std::string_view kOverflowLabel = "__overflow__";
+
 template <typename Metric>
 class Family {
  public:
   Family(std::string name, std::string help, std::vector<std::string> labels,
-         std::vector<double> bounds = {})
+         std::vector<double> bounds = {}, std::size_t max_series = kDefaultMaxSeries)
       : name_(std::move(name)),
         help_(std::move(help)),
         labels_(std::move(labels)),
-        bounds_(std::move(bounds)) {}
+        bounds_(std::move(bounds)),
+        max_series_(max_series) {}
 
   // The child for these label values (in the order the family declared its labels). A hit
   // allocates nothing: the values are joined into a reused per-thread buffer for the lookup.
@@ -82,11 +91,15 @@ class Family {
   const std::string& name() const noexcept { return name_; }
   const std::string& help() const noexcept { return help_; }
   const std::vector<std::string>& labels() const noexcept { return labels_; }
+  std::size_t max_series() const noexcept { return max_series_; }
+  // Lookups of new label sets answered by the overflow series since start-up.
+  std::uint64_t overflowed() const noexcept { return overflowed_.load(std::memory_order_relaxed); }
 
   template <typename Fn>
   void for_each(Fn&& fn) const {
     std::shared_lock lock(mutex_);
     for (const auto& [key, child] : children_) fn(child.values, *child.metric);
+    if (overflow_.metric) fn(overflow_.values, *overflow_.metric);
   }
 
  private:
@@ -108,14 +121,27 @@ class Family {
       if (auto it = children_.find(std::string_view(key)); it != children_.end()) {
         return *it->second.metric;
       }
+      if (children_.size() >= max_series_ && overflow_.metric) {
+        overflowed_.fetch_add(1, std::memory_order_relaxed);
+        return *overflow_.metric;
+      }
     }
     std::unique_lock lock(mutex_);
-    auto [it, inserted] = children_.try_emplace(key);
-    if (inserted) {
-      for (It v = first; v != last; ++v) it->second.values.emplace_back(std::string_view(*v));
-      it->second.metric = make();
+    if (auto it = children_.find(std::string_view(key)); it != children_.end()) {
+      return *it->second.metric;
     }
-    return *it->second.metric;
+    if (children_.size() >= max_series_) {
+      overflowed_.fetch_add(1, std::memory_order_relaxed);
+      if (!overflow_.metric) {
+        overflow_.values.assign(labels_.size(), std::string(kOverflowLabel));
+        overflow_.metric = make();
+      }
+      return *overflow_.metric;
+    }
+    auto& child = children_[key];
+    for (It v = first; v != last; ++v) child.values.emplace_back(std::string_view(*v));
+    child.metric = make();
+    return *child.metric;
   }
 
   std::unique_ptr<Metric> make() {
@@ -130,20 +156,26 @@ class Family {
   std::string help_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;
+  std::size_t max_series_;
+  std::atomic<std::uint64_t> overflowed_{0};
   mutable std::shared_mutex mutex_;
   std::map<std::string, Child, std::less<>> children_;
+  Child overflow_;  // created on the first lookup past the cap; guarded by mutex_
 };
 
 class Registry {
  public:
   // Each returns the family of that name, creating it on first use; asking again with the same
-  // name returns the same family (other labels throw std::invalid_argument).
-  Family<Counter>& counter(std::string name, std::string help,
-                           std::vector<std::string> labels = {});
-  Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> labels = {});
+  // name returns the same family (other labels throw std::invalid_argument). `max_series` caps
+  // its label sets (see the top of this file).
+  Family<Counter>& counter(std::string name, std::string help, std::vector<std::string> labels = {},
+                           std::size_t max_series = kDefaultMaxSeries);
+  Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> labels = {},
+                       std::size_t max_series = kDefaultMaxSeries);
   Family<Histogram>& histogram(std::string name, std::string help,
                                std::vector<std::string> labels = {},
-                               std::vector<double> bounds = latency_buckets());
+                               std::vector<double> bounds = latency_buckets(),
+                               std::size_t max_series = kDefaultMaxSeries);
   // Runs before every render(); keep it cheap and non-blocking.
   void add_collector(std::function<void()> collector);
 

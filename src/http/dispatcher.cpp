@@ -1,6 +1,7 @@
 #include "http/dispatcher.hpp"
 
 #include <chrono>
+#include <limits>
 
 #include "core/errors.hpp"
 #include "core/ids.hpp"
@@ -43,6 +44,21 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 
 }  // namespace
 
+std::string_view method_label(bhttp::verb method) noexcept {
+  switch (method) {
+    case bhttp::verb::get:
+    case bhttp::verb::head:
+    case bhttp::verb::post:
+    case bhttp::verb::put:
+    case bhttp::verb::patch:
+    case bhttp::verb::delete_:
+    case bhttp::verb::options:
+      return bhttp::to_string(method);
+    default:
+      return "OTHER";
+  }
+}
+
 Dispatcher::Dispatcher(Router router, core::metrics::Registry& metrics)
     : router_(std::move(router)),
       requests_(metrics.counter("ticketd_http_requests_total", "HTTP requests by route and status",
@@ -61,50 +77,15 @@ void Dispatcher::assign_request_id(Request& req) {
   req.set_request_id(is_acceptable_request_id(given) ? std::string(given) : core::new_uuid());
 }
 
-std::optional<std::size_t> Dispatcher::body_limit(bhttp::verb method, std::string_view path) const {
-  auto m = router_.match(method, path);
-  if (m.options == nullptr) return std::nullopt;
-  return m.options->body_limit;
-}
-
-boost::asio::awaitable<Response> Dispatcher::handle(Request& req) {
-  assign_request_id(req);
-  in_flight_.inc();
-  Response res = co_await run(req);
-  in_flight_.dec();
-  if (req.method() == bhttp::verb::get && res.status == bhttp::status::ok &&
-      etag_matches(req.header(bhttp::field::if_none_match), res.etag)) {
-    res.status = bhttp::status::not_modified;
-    res.body.clear();
-  }
-  observe(req, res);
-  co_return res;
-}
-
-boost::asio::awaitable<Response> Dispatcher::run(Request& req) {
+template <typename Step>
+boost::asio::awaitable<std::optional<Response>> Dispatcher::guarded(Request& req, Step step) {
   using core::ApiError;
   using core::ErrorKind;
   // An exception is turned into a response outside the catch blocks: the logging and rendering
   // never throw away the original error.
   std::optional<ApiError> failure;
   try {
-    auto m = router_.match(req.method(), req.path());
-    if (m.handler == nullptr) {
-      if (!m.allowed.empty()) {
-        Response r =
-            error(req.request_id(), ApiError(ErrorKind::kMethodNotAllowed, "METHOD_NOT_ALLOWED",
-                                             "Method not allowed for this resource"));
-        r.header("Allow", join_methods(m.allowed));
-        co_return r;
-      }
-      co_return error(req.request_id(),
-                      ApiError(ErrorKind::kNotFound, "ROUTE_NOT_FOUND", "No such route"));
-    }
-    req.set_route(m.pattern, std::move(m.params));
-    for (const auto& mw : middleware_) {
-      if (auto early = co_await mw(req)) co_return std::move(*early);
-    }
-    co_return co_await (*m.handler)(req);
+    co_return co_await step();
   } catch (const ApiError& e) {
     failure = e;
   } catch (const core::InfraError& e) {
@@ -129,21 +110,93 @@ boost::asio::awaitable<Response> Dispatcher::run(Request& req) {
   co_return error(req.request_id(), *failure);
 }
 
+boost::asio::awaitable<Dispatcher::Admission> Dispatcher::admit(Request& req,
+                                                                std::size_t default_body_limit) {
+  using core::ApiError;
+  using core::ErrorKind;
+  assign_request_id(req);
+  in_flight_.inc();
+  Admission out;
+  auto m = router_.match(req.method(), req.path());
+  if (m.handler == nullptr) {
+    Response r =
+        m.allowed.empty()
+            ? error(req.request_id(),
+                    ApiError(ErrorKind::kNotFound, "ROUTE_NOT_FOUND", "No such route"))
+            : error(req.request_id(), ApiError(ErrorKind::kMethodNotAllowed, "METHOD_NOT_ALLOWED",
+                                               "Method not allowed for this resource"));
+    if (!m.allowed.empty()) r.header("Allow", join_methods(m.allowed));
+    out.answer = std::move(r);
+  } else {
+    req.set_route(m.pattern, std::move(m.params));
+    const RouteOptions* options = m.options;
+    out.answer = co_await guarded(req, [&]() -> boost::asio::awaitable<std::optional<Response>> {
+      for (const auto& mw : middleware_) {
+        if (auto early = co_await mw(req)) co_return early;
+      }
+      if (options->authorize) co_await options->authorize(req);
+      co_return std::nullopt;
+    });
+    out.handler = m.handler;
+    out.body_limit = options->body_limit.value_or(default_body_limit);
+  }
+  in_flight_.dec();
+  if (out.answer) out.answer = finish(req, std::move(*out.answer));
+  co_return out;
+}
+
+boost::asio::awaitable<Response> Dispatcher::respond(Request& req, const Admission& admission) {
+  in_flight_.inc();
+  const Handler& handler = *admission.handler;
+  auto res = co_await guarded(req, [&]() -> boost::asio::awaitable<std::optional<Response>> {
+    co_return co_await handler(req);
+  });
+  in_flight_.dec();
+  if (req.method() == bhttp::verb::get && res->status == bhttp::status::ok &&
+      etag_matches(req.header(bhttp::field::if_none_match), res->etag)) {
+    res->status = bhttp::status::not_modified;
+    res->body.clear();
+  }
+  co_return finish(req, std::move(*res));
+}
+
+boost::asio::awaitable<Response> Dispatcher::handle(Request& req) {
+  auto admission = co_await admit(req, std::numeric_limits<std::size_t>::max());
+  if (admission.answer) co_return std::move(*admission.answer);
+  co_return co_await respond(req, admission);
+}
+
+Response Dispatcher::finish(const Request& req, Response res) {
+  observe(req, res);
+  return res;
+}
+
 void Dispatcher::observe(const Request& req, const Response& res) const {
   const auto elapsed = std::chrono::steady_clock::now() - req.started();
   const double seconds = std::chrono::duration<double>(elapsed).count();
   const auto status = std::to_string(static_cast<unsigned>(res.status));
-  const std::string_view method = req.method_string();
+  const std::string_view method = method_label(req.method());
   const std::string_view route = req.route();
   requests_.with({method, route, status}).inc();
   latency_.with({method, route, status}).observe(seconds);
+  // Who and which tenant, when known: the caller's user (or API key) and the organization named
+  // by the path or bound to the API key.
+  const core::Principal* caller = req.principal();
+  std::optional<std::string_view> user_id;
+  std::optional<std::string_view> org_id = req.param("orgId");
+  if (caller != nullptr) {
+    if (!caller->user_id.empty()) user_id = caller->user_id;
+    if (!org_id && caller->api_key_org_id) org_id = *caller->api_key_org_id;
+  }
   core::log::info("request", {{"requestId", req.request_id()},
                               {"method", method},
                               {"route", route},
                               {"path", req.path()},
                               {"status", static_cast<unsigned>(res.status)},
                               {"latencyMs", seconds * 1000.0},
-                              {"ip", req.remote_ip()}});
+                              {"ip", req.remote_ip()},
+                              {"userId", user_id},
+                              {"orgId", org_id}});
 }
 
 }  // namespace ticketd::http

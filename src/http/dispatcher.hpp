@@ -1,7 +1,9 @@
 #pragma once
-// Runs one request through the pipeline: request id (first, always), route match (404/405),
-// middleware in order, handler; maps every failure to the error envelope, answers conditional
-// GETs with 304, records metrics and writes one access-log line.
+// Runs one request through the pipeline in two phases. admit(), on the request head alone:
+// request id (first, always), route match (404/405), middleware (authentication) and the route's
+// own authorizer, so a caller who may not use a route never gets its body read. respond(), once
+// the body arrived: the handler. Every failure becomes the error envelope; conditional GETs are
+// answered with 304; each request is counted in the metrics and gets one access-log line.
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <optional>
@@ -15,7 +17,7 @@
 namespace ticketd::http {
 
 // A middleware may answer in place of the handler (auth failure, rate limit) by returning a
-// response, or let the request through with std::nullopt.
+// response, or let the request through with std::nullopt. It sees the request head only.
 using Middleware = std::function<boost::asio::awaitable<std::optional<Response>>(Request&)>;
 
 class Dispatcher {
@@ -24,15 +26,25 @@ class Dispatcher {
 
   void use(Middleware mw) { middleware_.push_back(std::move(mw)); }
 
-  // Never throws: every outcome is a response.
+  // The outcome of admit(): either the final answer (observed already), or the route to run
+  // once a body of at most `body_limit` bytes has been read.
+  struct Admission {
+    std::optional<Response> answer;
+    const Handler* handler = nullptr;
+    std::size_t body_limit = 0;
+  };
+  // Phase one, before the body is read. Never throws. `default_body_limit` applies to routes
+  // that declare none.
+  boost::asio::awaitable<Admission> admit(Request& req, std::size_t default_body_limit);
+  // Phase two, with the body in `req`: runs the admitted handler. Never throws.
+  boost::asio::awaitable<Response> respond(Request& req, const Admission& admission);
+  // Both phases for a request whose body is already in `req`.
   boost::asio::awaitable<Response> handle(Request& req);
 
-  // Assigns the request id from X-Request-Id or a fresh one. Called by handle(), and by the
+  // Assigns the request id from X-Request-Id or a fresh one. Called by admit(), and by the
   // server for answers it gives before a request is complete (413, 400 on bad framing).
   static void assign_request_id(Request& req);
 
-  // Body limit for a request line, before its body is read.
-  std::optional<std::size_t> body_limit(bhttp::verb method, std::string_view path) const;
   std::size_t largest_body_limit(std::size_t fallback) const noexcept {
     return router_.largest_body_limit(fallback);
   }
@@ -41,7 +53,10 @@ class Dispatcher {
   void observe(const Request& req, const Response& res) const;
 
  private:
-  boost::asio::awaitable<Response> run(Request& req);
+  // Runs `step`, turning any exception into the error envelope.
+  template <typename Step>
+  boost::asio::awaitable<std::optional<Response>> guarded(Request& req, Step step);
+  Response finish(const Request& req, Response res);
 
   Router router_;
   std::vector<Middleware> middleware_;
@@ -50,5 +65,9 @@ class Dispatcher {
   core::metrics::Gauge& in_flight_;
   core::metrics::Counter& internal_errors_;
 };
+
+// The metrics label of a request method: the method itself when it is one the API knows,
+// "OTHER" for anything a client invented (label values must not come from clients).
+std::string_view method_label(bhttp::verb method) noexcept;
 
 }  // namespace ticketd::http

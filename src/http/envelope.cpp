@@ -69,6 +69,8 @@ bhttp::status status_for(core::ErrorKind kind) noexcept {
       return bhttp::status::unprocessable_entity;
     case ErrorKind::kTooLarge:
       return bhttp::status::payload_too_large;
+    case ErrorKind::kHeadersTooLarge:
+      return bhttp::status::request_header_fields_too_large;
     case ErrorKind::kUnsupportedMediaType:
       return bhttp::status::unsupported_media_type;
     case ErrorKind::kRateLimited:

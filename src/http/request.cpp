@@ -1,5 +1,7 @@
 #include "http/request.hpp"
 
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/url/parse_query.hpp>
 
 #include "core/errors.hpp"
@@ -20,9 +22,16 @@ bool is_json_media_type(std::string_view ct) {
 
 }  // namespace
 
-Request::Request(bhttp::request<bhttp::string_body> raw, std::string remote_ip)
-    : raw_(std::move(raw)), remote_ip_(std::move(remote_ip)) {
-  const std::string_view t = raw_.target();
+Request::Request(bhttp::request_header<> head, std::string remote_ip, std::string body)
+    : head_(std::move(head)), body_(std::move(body)), remote_ip_(std::move(remote_ip)) {
+  // HTTP/1.1 keeps the connection unless told "close"; 1.0 closes unless told "keep-alive".
+  bool close = head_.version() < 11;
+  for (const auto& token : bhttp::token_list(head_[bhttp::field::connection])) {
+    if (boost::beast::iequals(token, "close")) close = true;
+    if (boost::beast::iequals(token, "keep-alive")) close = false;
+  }
+  keep_alive_ = !close;
+  const std::string_view t = head_.target();
   const auto q = t.find('?');
   path_ = std::string(t.substr(0, q));
   if (q != std::string_view::npos) query_ = std::string(t.substr(q + 1));
@@ -31,13 +40,13 @@ Request::Request(bhttp::request<bhttp::string_body> raw, std::string remote_ip)
 }
 
 std::string_view Request::header(std::string_view name) const {
-  auto it = raw_.find(name);
-  return it == raw_.end() ? std::string_view{} : std::string_view(it->value());
+  auto it = head_.find(name);
+  return it == head_.end() ? std::string_view{} : std::string_view(it->value());
 }
 
 std::string_view Request::header(bhttp::field name) const {
-  auto it = raw_.find(name);
-  return it == raw_.end() ? std::string_view{} : std::string_view(it->value());
+  auto it = head_.find(name);
+  return it == head_.end() ? std::string_view{} : std::string_view(it->value());
 }
 
 std::optional<std::string_view> Request::param(std::string_view name) const {
@@ -61,7 +70,7 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
 const boost::json::value& Request::json() {
   if (json_) return *json_;
   const std::string_view ct = header(bhttp::field::content_type);
-  if (raw_.body().empty()) {
+  if (body_.empty()) {
     throw core::ApiError(core::ErrorKind::kInvalid, "BODY_REQUIRED",
                          "A JSON request body is required",
                          {{"BODY_REQUIRED", "body", "Send a JSON object"}});
@@ -71,7 +80,7 @@ const boost::json::value& Request::json() {
                          "Request body must be application/json",
                          {{"UNSUPPORTED_MEDIA_TYPE", "Content-Type", "Use application/json"}});
   }
-  json_ = core::json::parse(raw_.body());
+  json_ = core::json::parse(body_);
   return *json_;
 }
 

@@ -19,20 +19,22 @@ namespace bhttp = boost::beast::http;
 
 using PathParams = std::vector<std::pair<std::string_view, std::string>>;
 
-// One HTTP request as the handlers see it. Built by the server, enriched by the dispatcher
-// (request id, route, path params) before any middleware runs.
+// One HTTP request as the handlers see it. Built by the server from the request head as soon as
+// it arrived, enriched by the dispatcher (request id, route, path params, caller) before the
+// body is read, then given its body (set_body) before the handler runs.
 class Request {
  public:
-  Request(bhttp::request<bhttp::string_body> raw, std::string remote_ip);
+  Request(bhttp::request_header<> head, std::string remote_ip, std::string body = {});
 
-  bhttp::verb method() const noexcept { return raw_.method(); }
-  std::string_view method_string() const noexcept { return raw_.method_string(); }
-  std::string_view target() const noexcept { return raw_.target(); }
+  bhttp::verb method() const noexcept { return head_.method(); }
+  std::string_view method_string() const noexcept { return head_.method_string(); }
+  std::string_view target() const noexcept { return head_.target(); }
   std::string_view path() const noexcept { return path_; }
   std::string_view query() const noexcept { return query_; }
-  const std::string& body() const noexcept { return raw_.body(); }
-  bool keep_alive() const noexcept { return raw_.keep_alive(); }
-  const bhttp::request<bhttp::string_body>& raw() const noexcept { return raw_; }
+  const std::string& body() const noexcept { return body_; }
+  void set_body(std::string body) { body_ = std::move(body); }
+  bool keep_alive() const noexcept { return keep_alive_; }
+  unsigned version() const noexcept { return head_.version(); }
 
   // Header value, or empty when absent.
   std::string_view header(std::string_view name) const;
@@ -71,7 +73,9 @@ class Request {
   }
 
  private:
-  bhttp::request<bhttp::string_body> raw_;
+  bhttp::request_header<> head_;
+  bool keep_alive_ = true;  // from the version and the Connection header
+  std::string body_;
   std::string remote_ip_;
   std::string path_;
   std::string query_;

@@ -15,10 +15,16 @@
 namespace ticketd::http {
 
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+// Checks a request from its head alone (caller, path parameters) and throws ApiError (401, 403,
+// 404) when the body must not even be read.
+using Authorizer = std::function<boost::asio::awaitable<void>(Request&)>;
 
 struct RouteOptions {
   // Overrides the server's default body limit (e.g. venue layouts up to 16 MiB).
   std::optional<std::size_t> body_limit;
+  // Runs after authentication and before the body is read: every route with a large body
+  // limit has one, so an attacker cannot make us read and expand megabytes before a 403.
+  Authorizer authorize;
 };
 
 class Router {

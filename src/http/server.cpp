@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -7,7 +8,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -34,11 +37,43 @@ bool is_parse_error(const boost::system::error_code& ec) {
          ec != bhttp::error::partial_message;
 }
 
+// Connections being answered 503/429 at once; past this many a further one is reset instead, so
+// a flood of connections costs a file descriptor for microseconds, not for a second each.
+constexpr int kMaxTurningAway = 256;
+// How long an answered-and-closing connection may keep sending what we will not read (a body
+// we refused, a request we turned away): reading it to the end lets the client see our answer
+// instead of a reset. Bounded in time and bytes.
+constexpr auto kLingerTime = std::chrono::milliseconds(1'000);
+constexpr std::size_t kLingerBytes = 32u << 20;
+
+// Half-closes the connection and discards what the client still sends, within the bounds above.
+asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::array<char, 16 * 1024> sink{};
+  std::size_t drained = 0;
+  stream.expires_after(kLingerTime);
+  while (drained < kLingerBytes) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+    if (ec) break;
+    drained += n;
+  }
+  stream.close();
+}
+
+template <typename Socket>
+std::string remote_address(const Socket& socket) {
+  boost::system::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  return ec ? std::string() : ep.address().to_string();
+}
+
 }  // namespace
 
 struct Server::Session {
-  explicit Session(tcp::socket s) : stream(std::move(s)) {}
+  Session(tcp::socket s, std::string ip) : stream(std::move(s)), remote_ip(std::move(ip)) {}
   beast::tcp_stream stream;
+  std::string remote_ip;
   // True while a request is being handled: shutdown must not cut it off.
   bool busy = false;
   // The event stream this connection was handed to, if any: shutdown ends it gracefully.
@@ -52,10 +87,12 @@ Server::Server(asio::io_context& ioc, ServerOptions options, Dispatcher& dispatc
       dispatcher_(dispatcher),
       acceptor_(asio::make_strand(ioc)),
       connections_(metrics.gauge("ticketd_http_connections", "Open HTTP connections").get()),
-      rejected_(metrics
-                    .counter("ticketd_http_connections_rejected_total",
-                             "Connections refused because HTTP_MAX_CONNECTIONS was reached")
-                    .get()) {}
+      rejected_(metrics.counter("ticketd_http_connections_rejected_total",
+                                "Connections refused by reason: max_connections "
+                                "(HTTP_MAX_CONNECTIONS, 503), per_ip "
+                                "(HTTP_MAX_CONNECTIONS_PER_IP, 429), reset (too many refused at "
+                                "once to answer)",
+                                {"reason"})) {}
 
 Server::~Server() = default;
 
@@ -101,9 +138,12 @@ void Server::begin_shutdown() {
   }
 }
 
-void Server::unregister(std::uint64_t id) {
+void Server::unregister(std::uint64_t id, const std::string& remote_ip) {
   std::lock_guard lock(sessions_mutex_);
   sessions_.erase(id);
+  if (auto it = per_ip_.find(remote_ip); it != per_ip_.end() && --it->second <= 0) {
+    per_ip_.erase(it);
+  }
 }
 
 asio::awaitable<void> Server::accept_loop() {
@@ -117,15 +157,46 @@ asio::awaitable<void> Server::accept_loop() {
       co_await t.async_wait(kTuple);
       continue;
     }
+    std::string remote_ip = remote_address(socket);
+    std::optional<core::ApiError> refusal;
+    const char* reason = nullptr;
     if (open_.load() >= static_cast<std::size_t>(options_.max_connections)) {
-      rejected_.inc();
-      boost::system::error_code ignored;
-      socket.set_option(asio::socket_base::linger(true, 0), ignored);
-      socket.close(ignored);
+      reason = "max_connections";
+      refusal.emplace(core::ErrorKind::kUnavailable, "SERVER_BUSY",
+                      "The server has too many open connections, retry later");
+    } else {
+      std::lock_guard lock(sessions_mutex_);
+      int& count = per_ip_[remote_ip];
+      if (count >= options_.max_connections_per_ip) {
+        reason = "per_ip";
+        refusal.emplace(core::ErrorKind::kRateLimited, "TOO_MANY_CONNECTIONS",
+                        "Too many open connections from this address");
+      } else {
+        ++count;
+      }
+    }
+    if (refusal) {
+      refusal->with_retry_after(1);
+      if (turning_away_.load() >= kMaxTurningAway) {
+        rejected_.with({"reset"}).inc();
+        boost::system::error_code ignored;
+        socket.set_option(asio::socket_base::linger(true, 0), ignored);
+        socket.close(ignored);
+        continue;
+      }
+      rejected_.with({reason}).inc();
+      turning_away_.fetch_add(1);
+      open_.fetch_add(1);  // stopped() waits for the answer too
+      auto ex = socket.get_executor();
+      asio::co_spawn(ex, turn_away(std::move(socket), std::move(*refusal)),
+                     [this](const std::exception_ptr&) {
+                       turning_away_.fetch_sub(1);
+                       open_.fetch_sub(1);  // last touch of `this`
+                     });
       continue;
     }
     socket.set_option(tcp::no_delay(true));
-    auto session = std::make_shared<Session>(std::move(socket));
+    auto session = std::make_shared<Session>(std::move(socket), remote_ip);
     const auto id = next_id_.fetch_add(1);
     {
       std::lock_guard lock(sessions_mutex_);
@@ -134,27 +205,28 @@ asio::awaitable<void> Server::accept_loop() {
     open_.fetch_add(1);
     connections_.inc();
     auto ex = session->stream.get_executor();
-    asio::co_spawn(ex, serve(std::move(session)), [this, id](std::exception_ptr e) {
-      unregister(id);
-      connections_.dec();
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          core::log::error("connection failed", {{"error", ex.what()}});
-        }
-      }
-      open_.fetch_sub(1);  // last touch of `this`: stopped() may now report true
-    });
+    asio::co_spawn(ex, serve(std::move(session)),
+                   [this, id, remote_ip = std::move(remote_ip)](std::exception_ptr e) {
+                     unregister(id, remote_ip);
+                     connections_.dec();
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         core::log::error("connection failed", {{"error", ex.what()}});
+                       }
+                     }
+                     open_.fetch_sub(1);  // last touch of `this`: stopped() may now report true
+                   });
   }
 }
 
-asio::awaitable<void> Server::reject(Session& session, const std::string& remote_ip,
-                                     bhttp::request<bhttp::string_body> head, core::ApiError err) {
-  Request req(std::move(head), remote_ip);
+asio::awaitable<void> Server::turn_away(tcp::socket socket, core::ApiError err) {
+  beast::tcp_stream stream(std::move(socket));
+  // Answered before the request is read (that is the point): the request id is our own.
+  Request req(bhttp::request_header<>{}, remote_address(stream.socket()));
   Dispatcher::assign_request_id(req);
   Response res = error(req.request_id(), err);
-  dispatcher_.observe(req, res);
   bhttp::response<bhttp::string_body> msg{res.status, 11};
   msg.set(bhttp::field::content_type, res.content_type);
   msg.set("X-Request-Id", req.request_id());
@@ -162,14 +234,39 @@ asio::awaitable<void> Server::reject(Session& session, const std::string& remote
   msg.keep_alive(false);
   msg.body() = std::move(res.body);
   msg.prepare_payload();
+  stream.expires_after(kLingerTime);
+  auto [ec, n] = co_await bhttp::async_write(stream, msg, kTuple);
+  if (!ec) co_await linger_close(stream);
+}
+
+asio::awaitable<bool> Server::write(Session& session, const Request& req, Response res,
+                                    bool keep_alive) {
+  bhttp::response<bhttp::string_body> msg{res.status, req.version() == 10 ? 10u : 11u};
+  if (!res.content_type.empty() && res.status != bhttp::status::not_modified) {
+    msg.set(bhttp::field::content_type, res.content_type);
+  }
+  msg.set("X-Request-Id", req.request_id());
+  if (!res.etag.empty()) msg.set(bhttp::field::etag, res.etag);
+  for (auto& [k, v] : res.headers) msg.set(k, v);
+  msg.keep_alive(keep_alive);
+  msg.body() = std::move(res.body);
+  msg.prepare_payload();
   session.stream.expires_after(options_.write_timeout);
-  co_await bhttp::async_write(session.stream, msg, kTuple);
+  auto [ec, n] = co_await bhttp::async_write(session.stream, msg, kTuple);
+  co_return !ec;
+}
+
+asio::awaitable<void> Server::reject(Session& session, Request& req, core::ApiError err) {
+  if (req.request_id().empty()) Dispatcher::assign_request_id(req);
+  Response res = error(req.request_id(), err);
+  dispatcher_.observe(req, res);
+  co_await write(session, req, std::move(res), false);
 }
 
 asio::awaitable<void> Server::run_stream(Session& session, const Request& req, Response res) {
   // HTTP/1.1 gets a chunked body, so the end of a stream is distinguishable from a cut-off
   // connection; HTTP/1.0 a body delimited by the close.
-  const bool chunked = req.raw().version() >= 11;
+  const bool chunked = req.version() >= 11;
   std::string head = chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
   auto add = [&head](std::string_view name, std::string_view value) {
     head += name;
@@ -196,62 +293,90 @@ asio::awaitable<void> Server::run_stream(Session& session, const Request& req, R
 
 asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
   auto& stream = session->stream;
-  std::string remote_ip;
-  {
-    boost::system::error_code ec;
-    auto ep = stream.socket().remote_endpoint(ec);
-    if (!ec) remote_ip = ep.address().to_string();
-  }
   beast::flat_buffer buffer;
   bool first = true;
+  // Set when the connection ends with request bytes we chose not to read.
+  bool unread = false;
 
   while (!draining_.load() || first) {
+    if (!first && buffer.size() == 0) {
+      // Kept alive: wait idle_timeout for the next request to begin. Its head then gets the
+      // header timeout like the first one did, so nobody trickles headers for a minute.
+      stream.expires_after(options_.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+      if (ec) break;
+      buffer.commit(n);
+    }
+    stream.expires_after(options_.header_timeout);  // the first request's: from accept
+    first = false;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    // Beast compares Content-Length with the limit when the header completes, before we know the
-    // route: admit the largest route limit there and apply the route's own limit just below.
+    // Beast compares Content-Length with the limit when the head completes, before we know the
+    // route: admit the largest route limit there and apply the route's own limit below.
     parser.body_limit(max_body_limit_);
-    stream.expires_after(first ? options_.header_timeout : options_.idle_timeout);
-    first = false;
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
     if (ec) {
+      std::optional<core::ApiError> err;
       if (ec == bhttp::error::body_limit) {
-        co_await reject(*session, remote_ip, parser.release(),
-                        core::ApiError(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
-                                       "Request body is too large"));
+        err.emplace(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE", "Request body is too large");
       } else if (ec == bhttp::error::header_limit) {
-        co_await reject(*session, remote_ip, {},
-                        core::ApiError(core::ErrorKind::kTooLarge, "HEADERS_TOO_LARGE",
-                                       "Request headers are too large"));
+        err.emplace(core::ErrorKind::kHeadersTooLarge, "HEADERS_TOO_LARGE",
+                    "Request headers are too large");
       } else if (is_parse_error(ec)) {
-        co_await reject(
-            *session, remote_ip, {},
-            core::ApiError(core::ErrorKind::kInvalid, "BAD_REQUEST", "Malformed HTTP request"));
+        err.emplace(core::ErrorKind::kInvalid, "BAD_REQUEST", "Malformed HTTP request");
+      }
+      if (err) {
+        // A head too large or malformed is not a request we can route: count it as unmatched.
+        Request bad(ec == bhttp::error::body_limit ? std::move(parser.get().base())
+                                                   : bhttp::request_header<>{},
+                    session->remote_ip);
+        co_await reject(*session, bad, std::move(*err));
+        unread = true;
       }
       break;  // closed, timed out, or cancelled by shutdown
     }
     session->busy = true;
-    const auto& head = parser.get();
-    std::string path(head.target().substr(0, head.target().find('?')));
-    const std::size_t limit =
-        dispatcher_.body_limit(head.method(), path).value_or(options_.body_limit);
-    if (parser.content_length() && *parser.content_length() > limit) {
-      co_await reject(*session, remote_ip, parser.release(),
-                      core::ApiError(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
-                                     "Request body is too large"));
+    // The client's clock stops while we decide: authentication may wait on the database.
+    stream.expires_never();
+    // The parser keeps reading the body into its own message; the head is ours from here.
+    Request req(std::move(parser.get().base()), session->remote_ip);
+    const auto admission = co_await dispatcher_.admit(req, options_.body_limit);
+    if (admission.answer) {
+      // Refused on its head (404, 401, 403, ...): the body, if any, is never read, so the
+      // connection cannot carry another request.
+      const bool reusable = parser.is_done() && req.keep_alive() && !draining_.load();
+      const bool written = co_await write(*session, req, std::move(*admission.answer), reusable);
+      session->busy = false;
+      if (written && reusable) continue;
+      unread = written && !parser.is_done();
       break;
     }
-    parser.body_limit(limit);  // chunked bodies are checked as they arrive
+    if (parser.content_length() && *parser.content_length() > admission.body_limit) {
+      co_await reject(*session, req,
+                      core::ApiError(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
+                                     "Request body is too large"));
+      unread = true;
+      break;
+    }
+    parser.body_limit(admission.body_limit);  // chunked bodies are checked as they arrive
     if (!parser.is_done()) {
+      if (req.version() >= 11 && beast::iequals(req.header(bhttp::field::expect), "100-continue")) {
+        // The client waits for this before sending a large body (curl does above 1 MiB).
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream.expires_after(options_.write_timeout);
+        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), kTuple);
+        if (wec) break;
+      }
       stream.expires_after(options_.body_timeout);
       auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
       if (body_ec) {
         if (body_ec == bhttp::error::body_limit) {
-          co_await reject(*session, remote_ip, parser.release(),
+          co_await reject(*session, req,
                           core::ApiError(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
                                          "Request body is too large"));
+          unread = true;
         } else if (is_parse_error(body_ec)) {
-          co_await reject(*session, remote_ip, parser.release(),
+          co_await reject(*session, req,
                           core::ApiError(core::ErrorKind::kInvalid, "BAD_REQUEST",
                                          "Malformed HTTP request body"));
         }
@@ -259,28 +384,20 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
       }
     }
     stream.expires_never();
-    Request req(parser.release(), remote_ip);
-    Response res = co_await dispatcher_.handle(req);
+    req.set_body(std::move(parser.get().body()));
+    Response res = co_await dispatcher_.respond(req, admission);
     if (res.stream && res.status == bhttp::status::ok) {
       co_await run_stream(*session, req, std::move(res));
       break;
     }
-
     const bool keep_alive = req.keep_alive() && !draining_.load();
-    bhttp::response<bhttp::string_body> msg{res.status, req.raw().version()};
-    if (!res.content_type.empty() && res.status != bhttp::status::not_modified) {
-      msg.set(bhttp::field::content_type, res.content_type);
-    }
-    msg.set("X-Request-Id", req.request_id());
-    if (!res.etag.empty()) msg.set(bhttp::field::etag, res.etag);
-    for (auto& [k, v] : res.headers) msg.set(k, v);
-    msg.keep_alive(keep_alive);
-    msg.body() = std::move(res.body);
-    msg.prepare_payload();
-    stream.expires_after(options_.write_timeout);
-    auto [wec, wn] = co_await bhttp::async_write(stream, msg, kTuple);
+    const bool written = co_await write(*session, req, std::move(res), keep_alive);
     session->busy = false;
-    if (wec || !keep_alive) break;
+    if (!written || !keep_alive) break;
+  }
+  if (unread) {
+    co_await linger_close(stream);
+    co_return;
   }
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

@@ -1,7 +1,9 @@
 #pragma once
 // HTTP/1.1 server on Beast: one coroutine per connection, keep-alive, header/body/idle
-// timeouts, per-route body limits, a connection cap, and graceful shutdown (stop accepting,
-// close idle connections, let in-flight requests finish).
+// timeouts, per-route body limits, connection caps (in all and per client address), and
+// graceful shutdown (stop accepting, close idle connections, let in-flight requests finish).
+// A request is admitted on its head (route, caller, the route's authorizer) before its body is
+// read: whoever may not use a route cannot make the server read megabytes first.
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,11 +26,14 @@ struct ServerOptions {
   std::uint16_t port = 3000;  // 0 = any free port (tests)
   std::size_t body_limit = 1 << 20;
   std::size_t header_limit = 16 * 1024;
+  // Every request head (the first and each one on a kept-alive connection) must arrive within
+  // this from its first byte; an idle keep-alive connection waits idle_timeout for that byte.
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds write_timeout{30'000};
-  int max_connections = 10'000;
+  int max_connections = 10'000;      // past it: 503 + Retry-After, then close
+  int max_connections_per_ip = 256;  // past it: 429 + Retry-After, then close
 };
 
 class Server {
@@ -57,12 +62,18 @@ class Server {
   struct Session;
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(std::shared_ptr<Session> session);
-  // Answers a request the dispatcher never saw (bad framing, body too large); the caller closes.
-  boost::asio::awaitable<void> reject(Session& session, const std::string& remote_ip,
-                                      bhttp::request<bhttp::string_body> head, core::ApiError err);
+  // Answers a connection over a cap with `err` (503 or 429) and closes it.
+  boost::asio::awaitable<void> turn_away(boost::asio::ip::tcp::socket socket, core::ApiError err);
+  // Answers with the error envelope (bad framing, body too large), counted and logged with
+  // `req`; the caller closes.
+  boost::asio::awaitable<void> reject(Session& session, Request& req, core::ApiError err);
+  // Writes `res` to the connection; false when the write failed.
+  boost::asio::awaitable<bool> write(Session& session, const Request& req, Response res,
+                                     bool keep_alive);
   // Hands the connection to the event stream of `res` until it ends.
   boost::asio::awaitable<void> run_stream(Session& session, const Request& req, Response res);
-  void unregister(std::uint64_t id);
+  // Removes the session and its share of its address's connection count.
+  void unregister(std::uint64_t id, const std::string& remote_ip);
 
   boost::asio::io_context& ioc_;
   ServerOptions options_;
@@ -74,10 +85,12 @@ class Server {
   std::atomic<bool> accepting_{false};
   std::atomic<std::size_t> open_{0};
   std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<int> turning_away_{0};
   std::mutex sessions_mutex_;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+  std::unordered_map<std::string, int> per_ip_;  // open connections per client address
   core::metrics::Gauge& connections_;
-  core::metrics::Counter& rejected_;
+  core::metrics::Family<core::metrics::Counter>& rejected_;
 };
 
 }  // namespace ticketd::http

@@ -16,16 +16,26 @@ SERVICES = os.environ.get("TICKETD_SERVICES", os.path.join(ROOT, "scripts", "ser
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgres://ticketd:ticketd@127.0.0.1:5555/ticketd_test")
 
+# What every instance under test runs with: as strict as production (NODE_ENV=test requires
+# every secret; nothing development-only), plus the simulated provider's checkout switched on.
+# Commands that share data with those instances (seed-demo seals ticket keys) use it too.
+SECURE_ENV = {
+    "NODE_ENV": "test",
+    "JWT_SECRET": "e2e-jwt-secret-0123456789-0123456789-0123456789",
+    "TICKET_SIGNING_SECRET": "e2e-ticket-signing-secret-0123456789-0123456789",
+    # modules that sign webhooks set their own
+    "PAYMENT_WEBHOOK_SECRET": "e2e-default-webhook-secret-0123456789",
+    "PAYMENT_SIMULATOR": "on",
+}
+
 
 class Ticketd:
     """One ticketd process on a free port; its JSON log lines are kept for assertions."""
 
     def __init__(self, extra_env=None):
         env = dict(os.environ)
+        env.update(SECURE_ENV)
         env.update({
-            "NODE_ENV": "test",
-            # required outside development; modules that sign webhooks set their own
-            "PAYMENT_WEBHOOK_SECRET": "e2e-default-webhook-secret-0123456789",
             "PORT": "0",
             "HOST": "127.0.0.1",
             "DATABASE_URL": TEST_DATABASE_URL,
@@ -42,7 +52,7 @@ class Ticketd:
         def pump():
             for line in self.proc.stdout:
                 self.lines.append(line)
-                if self.port is None and '"msg":"listening"' in line:
+                if self.port is None and '"message":"listening"' in line:
                     self.port = json.loads(line)["port"]
                     ready.set()
             ready.set()

@@ -1,4 +1,5 @@
 """Organizations, memberships, API keys and tenant isolation, end to end."""
+import time
 import uuid
 
 import pytest
@@ -207,12 +208,28 @@ def test_super_admin_only_from_the_command_line(ticketd):
     assert missing.returncode != 0
 
 
-def test_bootstrap_super_admin_email_at_registration():
+def test_registering_the_bootstrap_email_grants_nothing_and_start_up_grants_an_existing_account():
+    """SPEC §1: whoever registers BOOTSTRAP_SUPER_ADMIN_EMAIL first does not own the mailbox."""
     from conftest import Ticketd
     boss = email()
     t = Ticketd({"BOOTSTRAP_SUPER_ADMIN_EMAIL": boss.upper()})
     try:
-        assert register(t, boss).json()["data"]["authorization"]["roles"] == ["SUPER_ADMIN", "USER"]
+        res = register(t, boss)
+        assert res.json()["data"]["authorization"]["roles"] == ["USER"]
+        token = res.json()["data"]["accessToken"]
+    finally:
+        assert t.stop() == 0
+    # At the next start the account exists: the bootstrap grants it.
+    t = Ticketd({"BOOTSTRAP_SUPER_ADMIN_EMAIL": boss.upper()})
+    try:
+        deadline = time.time() + 10
+        roles = None
+        while time.time() < deadline:
+            roles = t.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["data"]["roles"]
+            if roles == ["SUPER_ADMIN", "USER"]:
+                break
+            time.sleep(0.1)
+        assert roles == ["SUPER_ADMIN", "USER"]
         assert register(t).json()["data"]["authorization"]["roles"] == ["USER"]
     finally:
         assert t.stop() == 0

@@ -5,14 +5,13 @@ import subprocess
 
 import requests
 
-from conftest import BIN, TEST_DATABASE_URL
+from conftest import BIN, SECURE_ENV, TEST_DATABASE_URL
 
 API = "/api/v1"
 
 
 def seed():
-    env = dict(os.environ, DATABASE_URL=TEST_DATABASE_URL, ENV_FILE="/dev/null", NODE_ENV="test",
-               PAYMENT_WEBHOOK_SECRET="e2e-default-webhook-secret-0123456789")
+    env = dict(os.environ, DATABASE_URL=TEST_DATABASE_URL, ENV_FILE="/dev/null", **SECURE_ENV)
     out = subprocess.run([BIN, "seed-demo"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     event = re.search(r"event\s+Demo Concert\s+([0-9a-f-]{36})", out.stdout)

@@ -489,6 +489,6 @@ def test_shutdown_ends_streams_cleanly():
     took = time.monotonic() - start
     assert took < 5, took  # not SHUTDOWN_TIMEOUT: the stream ended at once
     assert c.wait(lambda c: c.ended, 2.0)
-    msgs = [r.get("msg") for r in t.log_records()]
+    msgs = [r.get("message") for r in t.log_records()]
     assert "live seat maps stopped" in msgs
     assert re.search(r'"openConnections":0', "".join(t.lines))

@@ -12,7 +12,8 @@ using infra::pg::Statement;
 
 namespace {
 
-// Register: user, its global roles and its first session commit together.
+// Register: user, its global role USER and its first session commit together. Registration
+// never grants more (SPEC §1: SUPER_ADMIN only from the command line or the start-up bootstrap).
 constexpr Statement kCreateUser{"iam_create_user", R"sql(
 WITH u AS (
   INSERT INTO users (email, password_hash, display_name) VALUES ($1, $2, $3)
@@ -20,15 +21,10 @@ WITH u AS (
   RETURNING id, email, display_name, created_at
 ), r AS (
   INSERT INTO user_roles (user_id, role_id)
-  SELECT u.id, roles.id FROM u, roles
-  WHERE roles.name = 'USER' OR (roles.name = 'SUPER_ADMIN' AND $9::boolean)
+  SELECT u.id, roles.id FROM u, roles WHERE roles.name = 'USER'
 ), s AS (
   INSERT INTO auth_sessions (user_id, family_id, refresh_token_hash, expires_at, user_agent, ip)
   SELECT u.id, $4, $5, now() + make_interval(secs => $6), NULLIF($7, ''), NULLIF($8, '')::inet FROM u
-), a AS (
-  INSERT INTO audit_logs (action, resource_type, resource_id, details, ip)
-  SELECT 'user.super_admin_granted', 'user', u.id, '{"grantedBy": "bootstrap"}', NULLIF($8, '')::inet
-  FROM u WHERE $9::boolean
 )
 SELECT id, email, display_name, )sql" TICKETD_SQL_ISO8601("created_at") R"sql( FROM u)sql"};
 
@@ -110,10 +106,10 @@ User user_from(const infra::pg::Result& r, int row) {
 
 asio::awaitable<std::optional<User>> Repository::create_user(
     std::string email, std::string password_hash, std::optional<std::string> display_name,
-    NewSession s, bool super_admin) {
+    NewSession s) {
   auto r = co_await pool_.query(
       kCreateUser, Params(email, password_hash, display_name, s.family_id, s.token_hash,
-                          s.ttl_seconds, s.client.user_agent, s.client.ip, super_admin));
+                          s.ttl_seconds, s.client.user_agent, s.client.ip));
   if (r.empty()) co_return std::nullopt;
   co_return user_from(r, 0);
 }

@@ -34,12 +34,12 @@ class Repository {
  public:
   explicit Repository(infra::pg::Pool& pool) : pool_(pool) {}
 
-  // Creates the user with role USER (and SUPER_ADMIN when `super_admin`) and its first session,
-  // in one statement. nullopt when the email is taken.
+  // Creates the user with role USER and its first session, in one statement. nullopt when the
+  // email is taken.
   boost::asio::awaitable<std::optional<User>> create_user(std::string email,
                                                           std::string password_hash,
                                                           std::optional<std::string> display_name,
-                                                          NewSession session, bool super_admin);
+                                                          NewSession session);
   boost::asio::awaitable<std::optional<Credentials>> find_credentials(std::string email);
   boost::asio::awaitable<void> create_session(NewSession session);
   // Rotates the ACTIVE, unexpired session of `old_hash` into a new one; returns (user, family)

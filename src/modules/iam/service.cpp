@@ -86,13 +86,11 @@ asio::awaitable<AuthResult> Service::register_user(RegisterInput input, ClientIn
   co_await cpu_.run(std::move(job));
   const std::string family = core::new_uuid();
   const std::string token = random_token();
-  const bool bootstrap = !settings_.bootstrap_super_admin_email.empty() &&
-                         settings_.bootstrap_super_admin_email == input.email;
   // Arguments are named, never temporaries inside co_await: GCC 12 destroys some temporaries
   // of a co_await operand twice.
   NewSession session = new_session("", family, token, client);
   auto user = co_await repo_.create_user(input.email, std::move(hash), input.display_name,
-                                         std::move(session), bootstrap);
+                                         std::move(session));
   if (!user) {
     throw ApiError(ErrorKind::kConflict, "EMAIL_TAKEN", "An account with this email already exists",
                    {{"EMAIL_TAKEN", "email", "Email is already registered"}});

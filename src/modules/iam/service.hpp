@@ -19,7 +19,6 @@ namespace ticketd::iam {
 struct Settings {
   TokenSettings tokens;
   std::int64_t refresh_ttl_seconds = 30 * 86400;
-  std::string bootstrap_super_admin_email;  // lowercased; empty = none
   // How long a session's loaded rights are reused (AUTH_CACHE_TTL_MS; 0 = load on every
   // request). Changes made through this instance apply at once; changes made elsewhere (another
   // instance's logout, a role granted from the command line) within this time.

@@ -1,5 +1,6 @@
 #include "modules/venues/layout.hpp"
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace ticketd::venues {
@@ -82,6 +83,15 @@ std::optional<RowSpec> read_row(const boost::json::value& v, std::string path,
               "seats must have 1 to " + std::to_string(limits.max_seats_per_row) + " entries");
     valid = false;
   }
+  // The running total is checked before a row is expanded: a 30-byte row must not turn into a
+  // thousand seats once the venue is already over its limit (read_layout reports it).
+  const std::size_t declared = count   ? static_cast<std::size_t>(std::max<std::int64_t>(*count, 0))
+                               : seats ? seats->size()
+                                       : 0;
+  if (valid && total_seats + declared > limits.max_total_seats) {
+    total_seats += declared;
+    valid = false;
+  }
   if (valid && count) {
     row.seats.resize(static_cast<std::size_t>(*count));
     for (std::int64_t i = 0; i < *count; ++i) row.seats[static_cast<std::size_t>(i)].number = i + 1;
@@ -151,7 +161,7 @@ std::optional<SectionSpec> read_section(const boost::json::value& v, std::string
   } else if (rows) {
     std::unordered_set<std::string> names;
     section.rows.reserve(rows->size());
-    for (std::size_t i = 0; i < rows->size(); ++i) {
+    for (std::size_t i = 0; i < rows->size() && total_seats <= limits.max_total_seats; ++i) {
       auto row = read_row((*rows)[i], at(r.path("rows"), i), root, limits,
                           static_cast<std::int64_t>(i), total_seats);
       if (!row) {

@@ -65,15 +65,27 @@ void check_length(core::ObjectReader& reader, std::string_view field,
 
 void register_routes(http::Router& router, const std::string& base, Service& service,
                      const RouteSettings& settings) {
-  const http::RouteOptions layout_body{settings.layout_body_limit};
   const auto limits = settings.limits;
+  // Layout bodies may be 16 MiB: the caller is checked on the request head, before a byte of
+  // the body is read (and checked again by the service, which owns the rule).
+  http::RouteOptions create_options{settings.layout_body_limit};
+  create_options.authorize = [&service](http::Request& req) -> asio::awaitable<void> {
+    service.authorize_create(req.require_principal(),
+                             http::uuid_param(req, "orgId", "Organization"));
+    co_return;
+  };
+  http::RouteOptions sections_options{settings.layout_body_limit};
+  sections_options.authorize = [&service](http::Request& req) -> asio::awaitable<void> {
+    const auto& caller = req.require_principal();
+    auto venue_id = http::uuid_param(req, "venueId", "Venue");
+    co_await service.authorize_add_sections(caller, std::move(venue_id));
+  };
 
   router.add(
       verb::post, base + "/orgs/:orgId/venues",
       [&service, limits](http::Request& req) -> asio::awaitable<http::Response> {
         const auto& caller = req.require_principal();
         const auto org_id = http::uuid_param(req, "orgId", "Organization");
-        service.authorize_create(caller, org_id);  // before parsing a body of up to 16 MiB
         core::ObjectReader reader(req.json());
         NewVenue venue;
         auto name = reader.string("name", true);
@@ -94,7 +106,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                                                std::move(actor));
         co_return http::created(req, venue_json(created), "Venue created");
       },
-      layout_body);
+      std::move(create_options));
 
   router.add(verb::get, base + "/orgs/:orgId/venues",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
@@ -130,7 +142,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
             co_await service.add_sections(caller, venue_id, std::move(layout), std::move(actor));
         co_return http::created(req, venue_json(venue), "Sections added");
       },
-      layout_body);
+      std::move(sections_options));
 }
 
 }  // namespace ticketd::venues

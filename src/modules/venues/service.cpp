@@ -30,6 +30,11 @@ void Service::authorize_create(const core::Principal& caller, std::string_view o
   iam::authorize(caller, org_id, OrgAction::kWrite, "Organization");
 }
 
+asio::awaitable<void> Service::authorize_add_sections(const core::Principal& caller,
+                                                      std::string venue_id) {
+  co_await visible(caller, std::move(venue_id), true);
+}
+
 asio::awaitable<Venue> Service::add_sections(const core::Principal& caller, std::string venue_id,
                                              Layout layout, core::Actor actor) {
   const auto current = co_await visible(caller, venue_id, true);

@@ -18,8 +18,10 @@ class Service {
   explicit Service(Repository& repo, std::size_t max_seats = 100'000)
       : repo_(repo), max_seats_(max_seats) {}
 
-  // Cheap (no I/O) pre-check before a large body is parsed: 404/403 as create() would.
+  // Checks run before a large body is even read: 404/403 as create() and add_sections() would.
   void authorize_create(const core::Principal& caller, std::string_view org_id) const;
+  boost::asio::awaitable<void> authorize_add_sections(const core::Principal& caller,
+                                                      std::string venue_id);
 
   boost::asio::awaitable<Venue> create(const core::Principal& caller, std::string org_id,
                                        NewVenue venue, Layout layout, core::Actor actor);

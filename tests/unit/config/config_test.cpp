@@ -12,8 +12,30 @@ bool mentions(const std::vector<std::string>& errors, std::string_view what) {
                      [&](const std::string& e) { return e.find(what) != std::string::npos; });
 }
 
-TEST(Config, DefaultsAreValidInDevelopment) {
+TEST(Config, DefaultsToProductionWhichNeedsItsSecrets) {
   const auto r = load({}, {});
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_TRUE(r.config.is_production());
+  EXPECT_FALSE(r.config.payment_simulator_enabled());
+  EXPECT_TRUE(mentions(r.missing_secrets, "JWT_SECRET"));
+  EXPECT_TRUE(mentions(r.missing_secrets, "TICKET_SIGNING_SECRET"));
+  EXPECT_TRUE(mentions(r.missing_secrets, "PAYMENT_WEBHOOK_SECRET"));
+  EXPECT_TRUE(mentions(r.missing_secrets, "NODE_ENV=production"));
+}
+
+TEST(Config, OnlyAnExplicitDevelopmentRelaxesIt) {
+  const auto r = load({{"NODE_ENV", "development"}}, {});
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_TRUE(r.missing_secrets.empty());
+  EXPECT_TRUE(r.config.payment_simulator_enabled());
+  // "test" is as strict as production about secrets, and keeps the simulator off by default.
+  const auto t = load({{"NODE_ENV", "test"}}, {});
+  EXPECT_EQ(t.missing_secrets.size(), 3u);
+  EXPECT_FALSE(t.config.payment_simulator_enabled());
+}
+
+TEST(Config, DefaultsAreValidInDevelopment) {
+  const auto r = load({{"NODE_ENV", "development"}}, {});
   EXPECT_TRUE(r.errors.empty());
   EXPECT_EQ(r.config.port, 3000);
   EXPECT_EQ(r.config.api_base(), "/api/v1");
@@ -80,15 +102,16 @@ TEST(Config, ErrorsNeverEchoSecrets) {
 
 TEST(Config, ProductionRequiresSecrets) {
   const auto r = load({{"NODE_ENV", "production"}}, {});
-  EXPECT_TRUE(mentions(r.errors, "JWT_SECRET"));
-  EXPECT_TRUE(mentions(r.errors, "PAYMENT_WEBHOOK_SECRET"));
-  EXPECT_TRUE(mentions(r.errors, "TICKET_SIGNING_SECRET"));
+  EXPECT_TRUE(mentions(r.missing_secrets, "JWT_SECRET"));
+  EXPECT_TRUE(mentions(r.missing_secrets, "PAYMENT_WEBHOOK_SECRET"));
+  EXPECT_TRUE(mentions(r.missing_secrets, "TICKET_SIGNING_SECRET"));
   const auto ok = load({{"NODE_ENV", "production"},
                         {"JWT_SECRET", std::string(40, 'x')},
                         {"PAYMENT_WEBHOOK_SECRET", "whsec_0123456789abcdef"},
                         {"TICKET_SIGNING_SECRET", std::string(40, 't')}},
                        {});
   EXPECT_TRUE(ok.errors.empty());
+  EXPECT_TRUE(ok.missing_secrets.empty());
   EXPECT_FALSE(ok.config.payment_simulator_enabled());  // off by default in production
   const auto sim = load({{"NODE_ENV", "production"},
                          {"JWT_SECRET", std::string(40, 'x')},
@@ -100,22 +123,25 @@ TEST(Config, ProductionRequiresSecrets) {
 }
 
 TEST(Config, WebhookSecretRequiredOutsideDevelopment) {
-  EXPECT_TRUE(mentions(load({{"NODE_ENV", "test"}}, {}).errors, "PAYMENT_WEBHOOK_SECRET"));
+  EXPECT_TRUE(mentions(load({{"NODE_ENV", "test"}}, {}).missing_secrets, "PAYMENT_WEBHOOK_SECRET"));
   const auto ok =
       load({{"NODE_ENV", "test"}, {"PAYMENT_WEBHOOK_SECRET", "test-secret-0123456789"}}, {});
   EXPECT_TRUE(ok.errors.empty());
+  EXPECT_FALSE(mentions(ok.missing_secrets, "PAYMENT_WEBHOOK_SECRET"));
   EXPECT_EQ(ok.config.webhook_secrets(), std::vector<std::string>{"test-secret-0123456789"});
-  EXPECT_TRUE(load({}, {}).errors.empty());  // development: a development-only secret
+  // development: a development-only secret
+  EXPECT_TRUE(load({{"NODE_ENV", "development"}}, {}).missing_secrets.empty());
 }
 
 TEST(Config, WebhookSecretsRotate) {
-  const auto r =
-      load({{"PAYMENT_WEBHOOK_SECRET", " old-secret-0123456789 ,new-secret-0123456789"}}, {});
+  const auto r = load({{"NODE_ENV", "development"},
+                       {"PAYMENT_WEBHOOK_SECRET", " old-secret-0123456789 ,new-secret-0123456789"}},
+                      {});
   ASSERT_TRUE(r.errors.empty());
   EXPECT_EQ(r.config.webhook_secrets(),
             (std::vector<std::string>{"old-secret-0123456789", "new-secret-0123456789"}));
-  EXPECT_TRUE(r.config.payment_simulator_enabled());  // on by default outside production
-  const auto dev = load({}, {});
+  EXPECT_TRUE(r.config.payment_simulator_enabled());  // on by default in development
+  const auto dev = load({{"NODE_ENV", "development"}}, {});
   EXPECT_EQ(dev.config.webhook_secrets().size(), 1u);  // the development-only secret
   EXPECT_TRUE(
       mentions(load({{"PAYMENT_WEBHOOK_SECRET", "short"}}, {}).errors, "PAYMENT_WEBHOOK_SECRET"));

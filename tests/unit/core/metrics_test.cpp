@@ -66,7 +66,8 @@ TEST(Log, RendersOneJsonObjectWithFields) {
                                 {{"requestId", "r1"}, {"count", 3}, {"ok", true}});
   EXPECT_EQ(line.find('\n'), std::string::npos);
   EXPECT_NE(line.find("\"level\":\"warn\""), std::string::npos);
-  EXPECT_NE(line.find("\"msg\":\"hello \\\"x\\\"\""), std::string::npos);
+  EXPECT_NE(line.find("\"message\":\"hello \\\"x\\\"\""), std::string::npos)
+      << "SPEC §8 names the text key `message`";
   EXPECT_NE(line.find("\"requestId\":\"r1\""), std::string::npos);
   EXPECT_NE(line.find("\"count\":3"), std::string::npos);
 }
@@ -86,6 +87,36 @@ TEST(Metrics, SameNameReturnsTheSameFamily) {
   a.with({"1"}).inc();
   const auto text = r.render();
   EXPECT_EQ(text.find("# TYPE t_shared_total"), text.rfind("# TYPE t_shared_total"));
+}
+
+TEST(Metrics, LabelSetsPastTheCapFoldIntoOneOverflowSeries) {
+  metrics::Registry r;
+  auto& c = r.counter("t_capped_total", "Capped", {"method", "route"}, 3);
+  for (int i = 0; i < 3; ++i) c.with({"GET", "/r" + std::to_string(i)}).inc();
+  // 10,000 invented label sets: memory and the scrape stay the size of the cap.
+  for (int i = 0; i < 10'000; ++i) c.with({"X" + std::to_string(i), "/junk"}).inc();
+  c.with({"GET", "/r1"}).inc();  // existing sets keep counting on their own series
+  const auto text = r.render();
+  EXPECT_NE(text.find("t_capped_total{method=\"GET\",route=\"/r1\"} 2"), std::string::npos);
+  EXPECT_NE(text.find("t_capped_total{method=\"__overflow__\",route=\"__overflow__\"} 10000"),
+            std::string::npos);
+  EXPECT_EQ(text.find("X9999"), std::string::npos);
+  EXPECT_NE(text.find("ticketd_metric_series_overflow_total{family=\"t_capped_total\"} 10000"),
+            std::string::npos);
+  std::size_t series = 0;
+  c.for_each([&](const auto&, const auto&) { ++series; });
+  EXPECT_EQ(series, 4u) << "three label sets and the overflow series";
+}
+
+TEST(Metrics, HistogramsAreCappedToo) {
+  metrics::Registry r;
+  auto& h = r.histogram("t_capped_seconds", "Capped", {"route"}, {0.1}, 1);
+  h.with({"/a"}).observe(0.05);
+  h.with({"/b"}).observe(0.05);
+  h.with({"/c"}).observe(0.5);
+  const auto text = r.render();
+  EXPECT_NE(text.find("t_capped_seconds_count{route=\"__overflow__\"} 2"), std::string::npos);
+  EXPECT_EQ(h.overflowed(), 2u);
 }
 
 }  // namespace

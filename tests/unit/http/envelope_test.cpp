@@ -10,7 +10,7 @@ namespace {
 Request make_request(std::string_view request_id_header = {}) {
   bhttp::request<bhttp::string_body> raw{bhttp::verb::get, "/x?a=1&q=hello+world%21", 11};
   if (!request_id_header.empty()) raw.set("X-Request-Id", request_id_header);
-  Request req(std::move(raw), "127.0.0.1");
+  Request req(std::move(raw.base()), "127.0.0.1");
   req.set_request_id("rid-1");
   return req;
 }
@@ -117,7 +117,7 @@ TEST(Request, JsonBodyRules) {
     bhttp::request<bhttp::string_body> raw{bhttp::verb::post, "/x", 11};
     if (!ct.empty()) raw.set(bhttp::field::content_type, ct);
     raw.body() = std::move(body);
-    return Request(std::move(raw), "127.0.0.1");
+    return Request(std::move(raw.base()), "127.0.0.1", std::move(raw.body()));
   };
   auto expect_kind = [](Request r, core::ErrorKind kind) {
     try {
