@@ -237,6 +237,21 @@ int serve(const config::Config& config) {
       metrics);
   events::Service event_service(event_repo, seat_maps, hub,
                                 events::Settings{config.ga_capacity_slots});
+  payments::Repository payment_repo(pool);
+  payments::Providers providers;
+  payments::SimulatedProvider* simulated = nullptr;
+  {
+    payments::SimulatedOptions o;
+    o.secrets = config.webhook_secrets();
+    o.tolerance_seconds = config.payment_webhook_tolerance_seconds;
+    o.checkout_base = config.api_base() + "/dev/payments";
+    auto provider = std::make_unique<payments::SimulatedProvider>(std::move(o));
+    // Verifying simulated webhooks stays on with the simulator off: only the checkout route
+    // (which makes money appear) is a development tool.
+    if (config.payment_simulator_enabled()) simulated = provider.get();
+    providers.add(std::move(provider));
+  }
+  payments::Service payment_service(payment_repo, providers, simulated, event_service, metrics);
   workers::OutboxPublisher::Options outbox_options;
   outbox_options.batch_size = config.outbox_publish_batch_size;
   outbox_options.interval = config.outbox_publish_interval;
@@ -245,6 +260,13 @@ int serve(const config::Config& config) {
   outbox_options.backoff_max = config.outbox_publish_backoff_max;
   outbox_options.lease = config.outbox_publish_lease;
   outbox_options.retention = std::chrono::hours(config.outbox_retention_hours);
+  if (config.payment_webhook_rejected_retention_hours > 0) {
+    const std::chrono::hours keep(config.payment_webhook_rejected_retention_hours);
+    outbox_options.purges.push_back(
+        {"rejected payment webhooks", [&payment_service, keep](int limit) {
+           return payment_service.purge_rejected_webhooks(keep, limit);
+         }});
+  }
   workers::OutboxPublisher outbox_publisher(ioc.get_executor(), pool, producer,
                                             pool_options(config).connect, std::move(outbox_options),
                                             metrics);
@@ -276,21 +298,6 @@ int serve(const config::Config& config) {
   tickets::Repository ticket_repo(pool);
   tickets::Service ticket_service(ticket_repo, event_service,
                                   config.effective_ticket_signing_secret(), metrics);
-  payments::Repository payment_repo(pool);
-  payments::Providers providers;
-  payments::SimulatedProvider* simulated = nullptr;
-  {
-    payments::SimulatedOptions o;
-    o.secrets = config.webhook_secrets();
-    o.tolerance_seconds = config.payment_webhook_tolerance_seconds;
-    o.checkout_base = config.api_base() + "/dev/payments";
-    auto provider = std::make_unique<payments::SimulatedProvider>(std::move(o));
-    // Verifying simulated webhooks stays on with the simulator off: only the checkout route
-    // (which makes money appear) is a development tool.
-    if (config.payment_simulator_enabled()) simulated = provider.get();
-    providers.add(std::move(provider));
-  }
-  payments::Service payment_service(payment_repo, providers, simulated, event_service, metrics);
   workers::PaymentSucceededConsumer::Options consumer_options;
   consumer_options.kafka = kafka_options(config);
   consumer_options.group_id = config.kafka_consumer_group;

@@ -179,6 +179,8 @@ const std::vector<Row>& rows() {
       {"PAYMENT_WEBHOOK_SECRET", secret(&Config::payment_webhook_secret)},
       {"PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
        int_in(&Config::payment_webhook_tolerance_seconds, 1, 3'600)},
+      {"PAYMENT_WEBHOOK_REJECTED_RETENTION_HOURS",
+       int_in(&Config::payment_webhook_rejected_retention_hours, 0, 87'600)},
       {"PAYMENT_SIMULATOR", one_of(&Config::payment_simulator, {"", "on", "off"})},
       {"PAYMENT_SIMULATOR_WEBHOOK_URL", text(&Config::payment_simulator_webhook_url, true)},
       {"TICKET_SIGNING_SECRET", secret(&Config::ticket_signing_secret)},

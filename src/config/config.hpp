@@ -82,6 +82,9 @@ struct Config {
   // a webhook signed with any of them is accepted; the first one signs simulated webhooks).
   Secret payment_webhook_secret;  // required outside development; there a development-only one
   int payment_webhook_tolerance_seconds = 300;
+  // Webhooks refused for a missing or bad signature (kept as a 2 KiB prefix) are deleted after
+  // this many hours by the purge job; 0 keeps them.
+  int payment_webhook_rejected_retention_hours = 72;
   std::string payment_simulator;  // on | off; empty = on in development only
   // Where the simulated provider delivers webhooks; empty = this instance's own endpoint.
   std::string payment_simulator_webhook_url;

@@ -2,6 +2,23 @@
 
 namespace ticketd::core {
 
+std::size_t find_control_character(std::string_view s, Chars chars) noexcept {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20) {
+      if (chars == Chars::kText && (c == '\t' || c == '\n' || c == '\r')) continue;
+      return i;
+    }
+    if (c == 0x7f) return i;
+    // U+0080..U+009F are C1 controls: C2 80..C2 9F in UTF-8.
+    if (c == 0xc2 && i + 1 < s.size()) {
+      const auto next = static_cast<unsigned char>(s[i + 1]);
+      if (next >= 0x80 && next <= 0x9f) return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
 ObjectReader::ObjectReader(const boost::json::value& body) {
   if (!body.is_object()) {
     throw ApiError(ErrorKind::kInvalid, "INVALID_TYPE", "Request body must be a JSON object",
@@ -62,14 +79,24 @@ const boost::json::value* ObjectReader::get(std::string_view field, bool require
   return v;
 }
 
-std::optional<std::string> ObjectReader::string(std::string_view field, bool required) {
+std::optional<std::string> ObjectReader::string(std::string_view field, bool required,
+                                                Chars chars) {
   const auto* v = get(field, required);
   if (v == nullptr) return std::nullopt;
   if (!v->is_string()) {
     wrong_type(path(field), path(field) + " must be a string");
     return std::nullopt;
   }
-  return std::string(v->as_string());
+  const std::string_view text = v->as_string();
+  if (find_control_character(text, chars) != std::string_view::npos) {
+    invalid(field, "INVALID_CHARACTERS",
+            path(field) + (chars == Chars::kText
+                               ? " must not contain control characters other than tab and newline"
+                               : " must not contain control characters"));
+    // Still returned: the field's own checks add their codes, and finish() refuses the document
+    // before anything can act on it.
+  }
+  return std::string(text);
 }
 
 std::optional<std::int64_t> ObjectReader::integer(std::string_view field, bool required) {
@@ -113,7 +140,8 @@ const boost::json::array* ObjectReader::array(std::string_view field, bool requi
   return &v->as_array();
 }
 
-std::optional<std::optional<std::string>> ObjectReader::nullable_string(std::string_view field) {
+std::optional<std::optional<std::string>> ObjectReader::nullable_string(std::string_view field,
+                                                                        Chars chars) {
   if (!present(field)) {
     if (obj_ != nullptr) seen_.emplace(field);
     return std::nullopt;
@@ -122,7 +150,7 @@ std::optional<std::optional<std::string>> ObjectReader::nullable_string(std::str
     seen_.emplace(field);
     return std::optional<std::string>{};
   }
-  auto v = string(field, false);
+  auto v = string(field, false, chars);
   if (!v) return std::nullopt;
   return std::optional<std::string>{std::move(*v)};
 }

@@ -18,6 +18,15 @@
 
 namespace ticketd::core {
 
+// Which characters a string field may hold beyond printable text. Control characters are never
+// accepted (NUL would be cut off by the database, the others hide in logs and terminals); free
+// text fields (descriptions, reasons) may contain tabs and line breaks.
+enum class Chars { kLine, kText };
+
+// The index of the first character `chars` refuses (C0 controls, DEL, C1 controls encoded as
+// UTF-8), or npos.
+std::size_t find_control_character(std::string_view s, Chars chars) noexcept;
+
 class ObjectReader {
  public:
   // Throws kInvalid when `body` is not a JSON object.
@@ -30,7 +39,10 @@ class ObjectReader {
 
   bool ok() const noexcept { return obj_ != nullptr; }
 
-  std::optional<std::string> string(std::string_view field, bool required);
+  // A string; control characters record 422 INVALID_CHARACTERS (the value is still returned for
+  // the field's own checks: finish() throws before anything acts on it).
+  std::optional<std::string> string(std::string_view field, bool required,
+                                    Chars chars = Chars::kLine);
   std::optional<std::int64_t> integer(std::string_view field, bool required);
   std::optional<double> number(std::string_view field, bool required);
   std::optional<bool> boolean(std::string_view field, bool required);
@@ -38,7 +50,8 @@ class ObjectReader {
 
   // For updates where null means "clear": nullopt when absent, an engaged empty optional for an
   // explicit null, else the value.
-  std::optional<std::optional<std::string>> nullable_string(std::string_view field);
+  std::optional<std::optional<std::string>> nullable_string(std::string_view field,
+                                                            Chars chars = Chars::kLine);
   std::optional<std::optional<std::int64_t>> nullable_integer(std::string_view field);
   bool present(std::string_view field) const;
   // Accepts `field` with any value (free-form members such as a webhook's payload).

@@ -84,6 +84,11 @@ const boost::json::value& Request::json() {
   return *json_;
 }
 
+const boost::json::value* Request::json_if_present() {
+  if (body_.empty()) return nullptr;
+  return &json();
+}
+
 const core::Principal& Request::require_principal() const {
   if (!principal_) {
     throw core::ApiError(

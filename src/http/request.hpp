@@ -48,6 +48,8 @@ class Request {
   // The body as JSON. Throws ApiError: 415 when Content-Type is not JSON, 400 when the body is
   // missing or malformed. Parsed once; later calls return the same value.
   const boost::json::value& json();
+  // For writes whose body is optional: nullptr when there is none, else json() (same errors).
+  const boost::json::value* json_if_present();
 
   const std::string& request_id() const noexcept { return request_id_; }
   const std::string& remote_ip() const noexcept { return remote_ip_; }

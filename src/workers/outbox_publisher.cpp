@@ -444,16 +444,27 @@ asio::awaitable<void> OutboxPublisher::refresh_backlog() {
 }
 
 asio::awaitable<void> OutboxPublisher::maybe_purge() {
-  if (options_.retention.count() <= 0 || now_ms() - last_purge_ms_ < kPurgeEveryMs) co_return;
+  if (options_.retention.count() <= 0 && options_.purges.empty()) co_return;
+  if (now_ms() - last_purge_ms_ < kPurgeEveryMs) co_return;
   last_purge_ms_ = now_ms();
   std::int64_t total = 0;
-  for (int i = 0; i < kPurgeBatchesPerRound && !stopping_.load(); ++i) {
+  for (int i = 0; options_.retention.count() > 0 && i < kPurgeBatchesPerRound && !stopping_.load();
+       ++i) {
     const std::int64_t n = co_await relay_.purge_sent(options_.retention, kPurgeBatch);
     total += n;
     if (n < kPurgeBatch) break;
   }
   metrics_->purged.inc(static_cast<double>(total));
   if (total > 0) core::log::info("outbox rows purged", {{"rows", total}});
+  for (const auto& purge : options_.purges) {
+    std::int64_t rows = 0;
+    for (int i = 0; i < kPurgeBatchesPerRound && !stopping_.load(); ++i) {
+      const std::int64_t n = co_await purge.batch(kPurgeBatch);
+      rows += n;
+      if (n < kPurgeBatch) break;
+    }
+    if (rows > 0) core::log::info("rows purged", {{"what", purge.what}, {"rows", rows}});
+  }
 }
 
 asio::awaitable<void> OutboxPublisher::stop() {

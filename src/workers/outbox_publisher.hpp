@@ -30,6 +30,7 @@
 #include <boost/asio/strand.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +65,13 @@ class OutboxPublisher {
     std::chrono::milliseconds backoff_max{60'000};
     std::chrono::milliseconds lease{30'000};
     std::chrono::hours retention{0};  // SENT rows older than this are purged; 0 = keep
+    // Other tables the same purge round keeps small, in bounded batches: each call deletes up
+    // to `limit` rows that are past their own retention and returns how many.
+    struct Purge {
+      std::string what;  // log text
+      std::function<boost::asio::awaitable<std::int64_t>(int limit)> batch;
+    };
+    std::vector<Purge> purges;
     // Lease owners are "<instance>/<random>"; empty = "<hostname>:<pid>".
     std::string instance;
   };

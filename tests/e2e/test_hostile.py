@@ -236,3 +236,136 @@ def test_access_log_names_the_user_and_the_organization(ticketd):
             return
         time.sleep(0.05)
     pytest.fail("no access log line")
+
+
+# --- payments: 4, 9, 10, 11 ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pay_t():
+    from test_payments import ENV
+    from conftest import Ticketd
+    t = Ticketd(ENV)
+    t.wait_ready(90)
+    yield t
+    assert t.stop() == 0, "".join(t.lines[-20:])
+
+
+@pytest.fixture(scope="module")
+def pay_shop(pay_t):
+    from test_reservations import HALL_20, open_event, users
+    s = open_event(pay_t, sections=HALL_20)
+    s.buyers = users(pay_t, 3)
+    return s
+
+
+def test_rejected_webhooks_keep_a_short_prefix_and_are_counted(pay_t):
+    from test_payments import metric, webhook
+    from layout import db_json
+    tag = "evt_hostile_" + uuid.uuid4().hex
+    body = json.dumps({"provider": "simulated", "providerEventId": tag, "providerRef": "x",
+                       "status": "SUCCEEDED", "payload": {"junk": "é" * 200_000}}, ensure_ascii=False).encode()
+    before = metric(pay_t, "ticketd_payment_webhooks_total", result="rejected")
+    res = webhook(pay_t, body, "t=1,v1=" + "0" * 64)
+    assert_error_envelope(res, 401)
+    assert metric(pay_t, "ticketd_payment_webhooks_total", result="rejected") == before + 1
+    stored = db_json("SELECT json_build_object('len', octet_length(raw_body), 'bytes', raw_body_bytes) "
+                     f"FROM payment_webhook_events WHERE provider_event_id = '{tag}'")
+    assert stored == [{"len": stored[0]["len"], "bytes": len(body)}]
+    assert 2000 <= stored[0]["len"] <= 2048, stored   # a prefix cut on a character boundary
+
+
+def test_only_the_payer_completes_a_simulated_checkout(pay_t, pay_shop):
+    from test_payments import complete, held_and_pending, payment
+    who = pay_shop.buyers[0]
+    r, p = held_and_pending(pay_t, pay_shop, who, "H-A-1")
+    support = add_member(pay_t, pay_shop.admin, pay_shop.org, "SUPPORT")
+    staff = add_member(pay_t, pay_shop.admin, pay_shop.org, "ORG_STAFF")
+    key = pay_t.post(f"{API}/orgs/{pay_shop.org['id']}/api-keys", json={"name": "support key", "role": "SUPPORT"},
+                     headers=pay_shop.admin["h"])
+    assert key.status_code == 201, key.text
+    for h in (support["h"], staff["h"], pay_shop.admin["h"], {"X-Api-Key": key.json()["data"]["key"]}):
+        res = complete(pay_t, {"h": h}, p["id"])
+        assert_error_envelope(res, 403, "FORBIDDEN")
+    assert complete(pay_t, user(pay_t), p["id"]).status_code == 404  # a stranger does not see it
+    assert payment(pay_t, who, p["id"])["status"] == "PENDING"
+    assert complete(pay_t, who, p["id"]).status_code == 200
+    assert payment(pay_t, who, p["id"])["status"] == "SUCCEEDED"
+
+
+def test_concurrent_refunds_reach_the_provider_once(pay_t, pay_shop):
+    from test_payments import complete, held_and_pending, metric
+    from test_reservations import fire
+    who = pay_shop.buyers[1]
+    r, p = held_and_pending(pay_t, pay_shop, who, "H-A-2")
+    assert complete(pay_t, who, p["id"]).status_code == 200
+    before = metric(pay_t, "ticketd_payment_provider_refunds_total", provider="simulated")
+    path = f"{API}/payments/{p['id']}/refund"
+    results = fire([lambda s: s.post(pay_t.url(path), json={"reason": "race"}, headers=pay_shop.admin["h"],
+                                     timeout=30) for _ in range(12)])
+    statuses = sorted(res.status_code for res in results)
+    assert statuses.count(200) == 1, [res.text for res in results]
+    assert statuses.count(409) == 11
+    for res in results:
+        if res.status_code == 409:
+            assert res.json()["errors"][0]["code"] in ("REFUND_IN_PROGRESS", "ALREADY_REFUNDED")
+    assert metric(pay_t, "ticketd_payment_provider_refunds_total", provider="simulated") == before + 1
+
+
+def test_an_existing_payment_is_returned_only_for_the_amount_asked(pay_t, pay_shop):
+    from test_payments import held_and_pending, pay
+    who = pay_shop.buyers[2]
+    r, p = held_and_pending(pay_t, pay_shop, who, "H-A-3")
+    assert pay(pay_t, who, r["id"], amountCents=p["amountCents"], currency=p["currency"]).status_code == 200
+    body = assert_error_envelope(pay(pay_t, who, r["id"], amountCents=p["amountCents"] + 1), 422,
+                                 "AMOUNT_MISMATCH")
+    assert body["errors"][0]["field"] == "amountCents"
+    other = "USD" if p["currency"] != "USD" else "EUR"
+    assert_error_envelope(pay(pay_t, who, r["id"], currency=other), 422, "CURRENCY_MISMATCH")
+
+
+def test_bodyless_writes_still_parse_a_body_when_one_is_sent(pay_t, pay_shop):
+    from test_reservations import created, reserve
+    who = pay_shop.buyers[2]
+    r = created(reserve(pay_t, who, pay_shop.eid, [pay_shop.seats["H-B-9"]]))
+    for path, h in [(f"{API}/reservations/{r['id']}/cancel", who["h"]),
+                    (f"{API}/events/{pay_shop.eid}/seats/sync", pay_shop.admin["h"])]:
+        res = pay_t.post(path, data="hello", headers={**h, "Content-Type": "text/plain"})
+        assert_error_envelope(res, 415, "UNSUPPORTED_MEDIA_TYPE")
+        res = pay_t.post(path, data="{", headers={**h, "Content-Type": "application/json"})
+        assert res.status_code == 400, res.text
+        res = pay_t.post(path, json={"unexpected": True}, headers=h)
+        body = assert_error_envelope(res, 422)
+        assert body["errors"][0]["code"] == "UNKNOWN_FIELD"
+    # Nothing happened above; with no body (or an empty object) they work.
+    assert pay_t.post(f"{API}/reservations/{r['id']}/cancel", json={}, headers=who["h"]).status_code == 200
+    assert pay_t.post(f"{API}/events/{pay_shop.eid}/seats/sync", headers=pay_shop.admin["h"]).status_code == 200
+
+
+# --- 8. NUL and control characters --------------------------------------------------------------
+
+def test_control_characters_are_refused_never_truncated(ticketd):
+    res = ticketd.post(f"{API}/auth/register", json={"email": f"nul-{uuid.uuid4().hex}@example.com",
+                                                     "password": "correct horse", "displayName": "A\u0000x"})
+    body = assert_error_envelope(res, 422)
+    assert body["errors"][0] == {"code": "INVALID_CHARACTERS", "field": "displayName",
+                                 "message": body["errors"][0]["message"]}
+    admin = user(ticketd)
+    for name in ("Bell\u0007", "Esc\u001b[31m", "Del\u007f", "Line\nbreak"):
+        res = ticketd.post(f"{API}/orgs", json={"name": name, "slug": "s-" + uuid.uuid4().hex[:12]},
+                           headers=admin["h"])
+        assert assert_error_envelope(res, 422)["errors"][0]["code"] == "INVALID_CHARACTERS", name
+    # Free text keeps its line breaks and tabs, and exactly what was sent is what is stored.
+    s = scenario(ticketd)
+    text = "Doors at 7.\nBring ID\tplease. Zoë ✓"
+    res = ticketd.session.patch(ticketd.url(f"{API}/events/{s.event['id']}"), json={"description": text},
+                                headers=s.admin["h"])
+    assert res.status_code == 200, res.text
+    got = ticketd.get(f"{API}/events/{s.event['id']}", headers=s.admin["h"]).json()["data"]
+    assert got["description"] == text
+    res = ticketd.session.patch(ticketd.url(f"{API}/events/{s.event['id']}"),
+                                json={"description": "cut\u0000here"}, headers=s.admin["h"])
+    assert_error_envelope(res, 422, "INVALID_CHARACTERS")
+    # A NUL that arrives by another path (a query parameter) is refused, not a 500.
+    res = ticketd.get(f"{API}/events", params={"q": "a\u0000b"})
+    assert res.status_code in (400, 422), res.text
+    assert res.json()["success"] is False

@@ -154,7 +154,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto org_id = r.string("orgId", true);
                auto venue_id = r.string("venueId", true);
                auto title = r.string("title", true);
-               e.description = r.string("description", false);
+               e.description = r.string("description", false, core::Chars::kText);
                auto starts_at = read_time(r, "startsAt", true);
                e.ends_at = read_time(r, "endsAt", false);
                auto currency = r.string("currency", false);
@@ -227,7 +227,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
         EventPatch p;
         std::vector<std::string> changed;
         p.title = r.string("title", false);
-        p.description = r.nullable_string("description");
+        p.description = r.nullable_string("description", core::Chars::kText);
         p.starts_at = read_time(r, "startsAt", false);
         p.ends_at = read_nullable_time(r, "endsAt");
         p.currency = r.string("currency", false);
@@ -268,6 +268,8 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
                const auto id = http::uuid_param(req, "eventId", "Event");
+               // No fields; a body, if sent, is held to the rules of every write (415, 422).
+               if (const auto* body = req.json_if_present()) core::ObjectReader(*body).finish();
                core::Actor actor = req.actor();
                auto [added, count] = co_await service.sync_seats(caller, id, std::move(actor));
                boost::json::object data{{"added", added}, {"seatCount", count}};

@@ -117,8 +117,8 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
   router.add(verb::post, base + "/auth/logout",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                std::optional<std::string> token;
-               if (!req.body().empty()) {
-                 core::ObjectReader reader(req.json());
+               if (const auto* body = req.json_if_present()) {
+                 core::ObjectReader reader(*body);
                  token = reader.string("refreshToken", false);
                  reader.finish();
                }

@@ -21,8 +21,16 @@ constexpr Statement kWebhook{
     "payment_webhook", "SELECT process_webhook($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)::text"};
 constexpr Statement kRejected{"payment_webhook_rejected", R"sql(
 INSERT INTO payment_webhook_events (provider, provider_event_id, signature_valid, status,
-                                    raw_body, headers, error)
-VALUES ($1, $2, false, 'REJECTED', $3, $4::jsonb, $5))sql"};
+                                    raw_body, raw_body_bytes, headers, error)
+VALUES ($1, $2, false, 'REJECTED', $3, $4, $5::jsonb, $6))sql"};
+constexpr Statement kPurgeRejected{"payment_webhook_purge_rejected", R"sql(
+DELETE FROM payment_webhook_events
+ WHERE id IN (SELECT id FROM payment_webhook_events
+               WHERE status = 'REJECTED' AND received_at < now() - $1::bigint * interval '1 hour'
+               LIMIT $2))sql"};
+constexpr Statement kBeginRefund{"payment_begin_refund",
+                                 "SELECT begin_refund($1, make_interval(secs => $2))::text"};
+constexpr Statement kAbortRefund{"payment_abort_refund", "SELECT abort_refund($1)"};
 constexpr Statement kRefund{
     "payment_refund", "SELECT refund_payment($1, $2, $3::jsonb, $4, $5, $6, $7::inet, $8)::text"};
 
@@ -61,12 +69,28 @@ asio::awaitable<boost::json::object> Repository::process_webhook(WebhookInput in
   co_return object_of(r);
 }
 
-asio::awaitable<void> Repository::record_rejected(std::optional<std::string> provider,
-                                                  std::optional<std::string> provider_event_id,
-                                                  std::string raw_body, std::string headers_json,
-                                                  std::string error) {
-  Params params(provider, provider_event_id, raw_body, headers_json, error);
+asio::awaitable<void> Repository::record_rejected(RejectedWebhook w) {
+  Params params(w.provider, w.provider_event_id, w.raw_body, w.raw_body_bytes, w.headers_json,
+                w.error);
   co_await pool_.query(kRejected, params);
+}
+
+asio::awaitable<std::int64_t> Repository::purge_rejected(std::int64_t older_than_hours, int limit) {
+  Params params(older_than_hours, limit);
+  auto r = co_await pool_.query(kPurgeRejected, params);
+  co_return r.affected();
+}
+
+asio::awaitable<boost::json::object> Repository::begin_refund(std::string payment_id,
+                                                              std::int64_t stale_after_seconds) {
+  Params params(payment_id, stale_after_seconds);
+  auto r = co_await pool_.query(kBeginRefund, params);
+  co_return object_of(r);
+}
+
+asio::awaitable<void> Repository::abort_refund(std::string payment_id) {
+  Params params(payment_id);
+  co_await pool_.query(kAbortRefund, params);
 }
 
 asio::awaitable<boost::json::object> Repository::refund(RefundInput in) {

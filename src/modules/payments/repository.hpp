@@ -1,6 +1,6 @@
 #pragma once
-// SQL of payments: each state change is one server-side function (migration 0010) returning a
-// JSON verdict, so the decision and its outbox rows commit together.
+// SQL of payments: each state change is one server-side function (migrations 0010, 0013)
+// returning a JSON verdict, so the decision and its outbox rows commit together.
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <optional>
@@ -43,6 +43,17 @@ struct WebhookInput {
   std::string correlation_id;
 };
 
+// A webhook that failed authentication (or was unusable): kept for the provider's support and
+// for forensics, never acted upon.
+struct RejectedWebhook {
+  std::optional<std::string> provider;
+  std::optional<std::string> provider_event_id;
+  std::string raw_body;  // a prefix only, for requests whose signature did not verify
+  std::int64_t raw_body_bytes = 0;
+  std::string headers_json;
+  std::string error;
+};
+
 struct RefundInput {
   std::string payment_id;
   std::string correlation_id;
@@ -63,11 +74,17 @@ class Repository {
   boost::asio::awaitable<boost::json::object> create(NewPayment p);
   boost::asio::awaitable<std::optional<PaymentRow>> find(std::string id);
   boost::asio::awaitable<boost::json::object> process_webhook(WebhookInput in);
-  // A webhook that failed authentication or validation: recorded, never acted upon.
-  boost::asio::awaitable<void> record_rejected(std::optional<std::string> provider,
-                                               std::optional<std::string> provider_event_id,
-                                               std::string raw_body, std::string headers_json,
-                                               std::string error);
+  boost::asio::awaitable<void> record_rejected(RejectedWebhook webhook);
+  // Deletes up to `limit` REJECTED webhook rows received more than `older_than_hours` ago;
+  // returns how many.
+  boost::asio::awaitable<std::int64_t> purge_rejected(std::int64_t older_than_hours, int limit);
+  // Claims the payment for one refund (migration 0013): outcome STARTED, IN_PROGRESS,
+  // ALREADY_REFUNDED, NOT_REFUNDABLE or NOT_FOUND.
+  boost::asio::awaitable<boost::json::object> begin_refund(std::string payment_id,
+                                                           std::int64_t stale_after_seconds);
+  // Drops an unsettled claim (the provider refused).
+  boost::asio::awaitable<void> abort_refund(std::string payment_id);
+  // Settles a claimed refund: payment, order, tickets, seats, outbox and audit in one call.
   boost::asio::awaitable<boost::json::object> refund(RefundInput in);
 
  private:

@@ -91,9 +91,9 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                const auto& caller = req.require_principal();
                const auto id = http::uuid_param(req, "paymentId", "Payment");
                std::optional<std::string> reason;
-               if (!req.body().empty()) {
-                 core::ObjectReader r(req.json());
-                 reason = r.string("reason", false);
+               if (const auto* body = req.json_if_present()) {
+                 core::ObjectReader r(*body);
+                 reason = r.string("reason", false, core::Chars::kText);
                  if (reason && reason->size() > 500) {
                    r.invalid("reason", "INVALID_REASON", "reason must be at most 500 characters");
                  }

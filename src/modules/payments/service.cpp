@@ -63,6 +63,42 @@ std::string storable(std::string_view body) {
   return "base64url:" + core::base64url_encode(body);
 }
 
+// What is kept of the body of a webhook whose signature did not verify: enough to see what was
+// sent, not enough for anyone to fill the database with unauthenticated megabytes.
+constexpr std::size_t kRejectedBodyPrefix = 2 * 1024;
+
+// The longest prefix of `body` of at most `max` bytes that does not end inside a UTF-8 sequence.
+std::string_view utf8_prefix(std::string_view body, std::size_t max) {
+  if (body.size() <= max) return body;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(body[n]) & 0xc0) == 0x80) --n;
+  return body.substr(0, n);
+}
+
+// A claimed refund whose caller vanished before settling is taken over after this long (longer
+// than any provider call may take).
+constexpr std::int64_t kRefundClaimSeconds = 60;
+
+// 422 when the request names an amount or currency other than the payment's (SPEC §4: they
+// must match when given, also when the answer is the reservation's existing payment).
+void check_amount(const CreateRequest& request, std::int64_t amount_cents,
+                  const std::string& currency) {
+  std::vector<core::FieldError> mismatch;
+  if (request.amount_cents && *request.amount_cents != amount_cents) {
+    mismatch.push_back({"AMOUNT_MISMATCH", "amountCents",
+                        "the reservation's total is " + std::to_string(amount_cents)});
+  }
+  if (request.currency && *request.currency != currency) {
+    mismatch.push_back(
+        {"CURRENCY_MISMATCH", "currency", "the reservation's currency is " + currency});
+  }
+  if (!mismatch.empty()) {
+    std::string code = mismatch.front().code;  // before the vector is moved into the error
+    throw ApiError(ErrorKind::kUnprocessable, std::move(code),
+                   "Amount or currency does not match the reservation", std::move(mismatch));
+  }
+}
+
 const char* webhook_reject_code(SignatureVerdict v) {
   switch (v) {
     case SignatureVerdict::kMissing:
@@ -123,8 +159,15 @@ Service::Service(Repository& repo, Providers& providers, SimulatedProvider* simu
                                 {"result"})),
       created_(metrics.counter("ticketd_payments_created_total",
                                "POST /payments by result (created, existing)", {"result"})),
-      refunds_(metrics.counter("ticketd_payment_refunds_total", "Manual refunds completed").get()) {
-}
+      refunds_(metrics.counter("ticketd_payment_refunds_total", "Manual refunds completed").get()),
+      provider_refunds_(metrics.counter("ticketd_payment_provider_refunds_total",
+                                        "Refunds asked of a payment provider, by provider",
+                                        {"provider"})),
+      rejected_purged_(metrics
+                           .counter("ticketd_payment_webhooks_rejected_purged_total",
+                                    "Rejected webhook rows deleted after "
+                                    "PAYMENT_WEBHOOK_REJECTED_RETENTION_HOURS")
+                           .get()) {}
 
 asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRequest request,
                                          core::Actor actor) {
@@ -154,6 +197,10 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
                    {{"RESERVATION_EXPIRED", "reservationId", "make a new reservation"}});
   }
   if (outcome == "EXISTING") {
+    // The existing payment is the answer only if it is what the caller asked to pay.
+    const auto& existing = ctx.at("payment").as_object();
+    check_amount(request, existing.at("amountCents").to_number<std::int64_t>(),
+                 std::string(existing.at("currency").as_string()));
     created_.with({"existing"}).inc();
     co_return Created{false, json::serialize(ctx.at("payment"))};
   }
@@ -162,21 +209,7 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
   intent_request.reservation_id = request.reservation_id;
   intent_request.amount_cents = ctx.at("amountCents").to_number<std::int64_t>();
   intent_request.currency = std::string(ctx.at("currency").as_string());
-  std::vector<core::FieldError> mismatch;
-  if (request.amount_cents && *request.amount_cents != intent_request.amount_cents) {
-    mismatch.push_back(
-        {"AMOUNT_MISMATCH", "amountCents",
-         "the reservation's total is " + std::to_string(intent_request.amount_cents)});
-  }
-  if (request.currency && *request.currency != intent_request.currency) {
-    mismatch.push_back({"CURRENCY_MISMATCH", "currency",
-                        "the reservation's currency is " + intent_request.currency});
-  }
-  if (!mismatch.empty()) {
-    std::string code = mismatch.front().code;  // before the vector is moved into the error
-    throw ApiError(ErrorKind::kUnprocessable, std::move(code),
-                   "Amount or currency does not match the reservation", std::move(mismatch));
-  }
+  check_amount(request, intent_request.amount_cents, intent_request.currency);
   const std::string payment_id = intent_request.payment_id;
   auto intent = co_await provider->create_intent(std::move(intent_request));
   NewPayment p;
@@ -196,6 +229,11 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
     throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
                    "The reservation is no longer active",
                    {{"RESERVATION_NOT_ACTIVE", "reservationId", "make a new reservation"}});
+  }
+  if (created == "EXISTING") {
+    const auto& existing = result.at("payment").as_object();
+    check_amount(request, existing.at("amountCents").to_number<std::int64_t>(),
+                 std::string(existing.at("currency").as_string()));
   }
   created_.with({created == "CREATED" ? "created" : "existing"}).inc();
   if (created == "CREATED") {
@@ -250,10 +288,14 @@ asio::awaitable<std::string> Service::webhook(WebhookRequest request) {
   if (verdict != SignatureVerdict::kValid) {
     std::string error = provider == nullptr ? std::string("unknown or missing provider")
                                             : std::string(describe(verdict));
-    std::string raw = storable(request.raw_body);
-    std::optional<std::string> named = provider != nullptr ? provider_name : std::nullopt;
-    co_await repo_.record_rejected(std::move(named), event_id, std::move(raw), request.headers_json,
-                                   error);
+    RejectedWebhook rejected;
+    rejected.provider = provider != nullptr ? provider_name : std::nullopt;
+    rejected.provider_event_id = event_id;
+    rejected.raw_body = storable(utf8_prefix(request.raw_body, kRejectedBodyPrefix));
+    rejected.raw_body_bytes = static_cast<std::int64_t>(request.raw_body.size());
+    rejected.headers_json = request.headers_json;
+    rejected.error = error;
+    co_await repo_.record_rejected(std::move(rejected));
     webhooks_.with({"rejected"}).inc();
     core::log::warn("webhook rejected", {{"reason", error}, {"requestId", request.correlation_id}});
     throw ApiError(ErrorKind::kUnauthenticated, webhook_reject_code(verdict),
@@ -273,10 +315,15 @@ asio::awaitable<std::string> Service::webhook(WebhookRequest request) {
   }
   if (unusable) {
     webhooks_.with({"invalid"}).inc();
-    std::string raw = storable(request.raw_body);
-    std::string error = unusable->what();
-    co_await repo_.record_rejected(provider_name, event_id, std::move(raw), request.headers_json,
-                                   error);
+    // Signed by the provider: kept whole (bounded by the body limit) for its support.
+    RejectedWebhook rejected;
+    rejected.provider = provider_name;
+    rejected.provider_event_id = event_id;
+    rejected.raw_body = storable(request.raw_body);
+    rejected.raw_body_bytes = static_cast<std::int64_t>(request.raw_body.size());
+    rejected.headers_json = request.headers_json;
+    rejected.error = unusable->what();
+    co_await repo_.record_rejected(std::move(rejected));
     throw *unusable;
   }
   in.raw_body = storable(request.raw_body);
@@ -296,6 +343,12 @@ asio::awaitable<std::string> Service::simulate(const core::Principal& caller, st
     throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Route not found");
   }
   auto found = co_await visible(caller, std::move(id));
+  // Completing a checkout pays: only the payer does it, never staff or a read-only member who
+  // can merely see the payment.
+  if (caller.user_id.empty() || found.user_id != caller.user_id) {
+    throw ApiError(ErrorKind::kForbidden, "FORBIDDEN", "Only the payer completes a checkout",
+                   {{"FORBIDDEN", "paymentId", "the payment belongs to another user"}});
+  }
   if (found.provider != simulated_->name()) {
     throw ApiError(ErrorKind::kUnprocessable, "NOT_SIMULATED",
                    "Only payments of the simulated provider can be completed here",
@@ -325,23 +378,44 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
   auto found = co_await repo_.find(id);
   if (!found) throw not_found();
   iam::authorize(caller, found->org_id, OrgAction::kManage, "Payment");
-  if (found->status != "SUCCEEDED" && found->status != "FAILED") {
-    throw ApiError(ErrorKind::kConflict,
-                   found->status == "REFUNDED" ? "ALREADY_REFUNDED" : "PAYMENT_NOT_REFUNDABLE",
-                   "The payment cannot be refunded",
-                   {{found->status == "REFUNDED" ? "ALREADY_REFUNDED" : "PAYMENT_NOT_REFUNDABLE",
-                     "paymentId", "the payment is " + found->status}});
-  }
   Provider* provider = providers_.find(found->provider);
   if (provider == nullptr) {
     throw core::InfraError(ErrorKind::kUnavailable, "PROVIDER_UNAVAILABLE",
                            "provider " + found->provider + " is not configured");
   }
-  // The provider returns the money first; a crash between the two steps leaves a payment the
-  // next refund call completes (providers treat a repeated refund of one charge as one).
-  std::string ref = found->provider_ref;
-  std::string currency = found->currency;
-  co_await provider->refund(std::move(ref), found->amount_cents, std::move(currency));
+  // One caller at a time reaches the provider: the claim is taken under the payment's row lock,
+  // so a concurrent refund sees it and gets 409 instead of returning the money a second time.
+  auto claim = co_await repo_.begin_refund(id, kRefundClaimSeconds);
+  const std::string claimed(claim.at("outcome").as_string());
+  if (claimed == "NOT_FOUND") throw not_found();
+  if (claimed != "STARTED") {
+    const std::string status(claim.at("status").as_string());
+    const char* code = claimed == "IN_PROGRESS"        ? "REFUND_IN_PROGRESS"
+                       : claimed == "ALREADY_REFUNDED" ? "ALREADY_REFUNDED"
+                                                       : "PAYMENT_NOT_REFUNDABLE";
+    throw ApiError(ErrorKind::kConflict, code,
+                   claimed == "IN_PROGRESS" ? "A refund of this payment is in progress"
+                                            : "The payment cannot be refunded",
+                   {{code, "paymentId", "the payment is " + status}});
+  }
+  // The provider returns the money first; a crash before the settlement leaves a claim that
+  // lapses after kRefundClaimSeconds, and the next refund call completes it (providers treat a
+  // repeated refund of one charge as one).
+  std::string ref(claim.at("providerRef").as_string());
+  std::string currency(claim.at("currency").as_string());
+  const auto amount = claim.at("amountCents").to_number<std::int64_t>();
+  provider_refunds_.with({provider->name()}).inc();
+  std::exception_ptr provider_failure;
+  try {
+    co_await provider->refund(std::move(ref), amount, std::move(currency));
+  } catch (...) {
+    provider_failure = std::current_exception();
+  }
+  if (provider_failure) {
+    // Not refunded: release the claim so the admin can retry now rather than in a minute.
+    co_await repo_.abort_refund(id);
+    std::rethrow_exception(provider_failure);
+  }
   RefundInput in;
   in.payment_id = id;
   in.correlation_id = actor.request_id;
@@ -373,6 +447,13 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
                                    std::move(seats_json));
   }
   co_return json::serialize(result.at("payment"));
+}
+
+asio::awaitable<std::int64_t> Service::purge_rejected_webhooks(std::chrono::hours retention,
+                                                               int limit) {
+  const auto n = co_await repo_.purge_rejected(retention.count(), limit);
+  rejected_purged_.inc(static_cast<double>(n));
+  co_return n;
 }
 
 }  // namespace ticketd::payments

@@ -4,6 +4,7 @@
 // provider's checkout, and manual refunds by organization admins. Tickets are issued
 // asynchronously by the payment.succeeded consumer (modules/tickets), never here.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -51,8 +52,14 @@ class Service {
   // The simulated checkout: delivers the signed webhook over HTTP, returns the API's answer.
   boost::asio::awaitable<std::string> simulate(const core::Principal& caller, std::string id,
                                                std::string outcome, core::Actor actor);
+  // ORG_ADMIN: claims the payment, asks its provider once, settles. 409 REFUND_IN_PROGRESS for
+  // a refund racing another one, ALREADY_REFUNDED / PAYMENT_NOT_REFUNDABLE by state.
   boost::asio::awaitable<std::string> refund(const core::Principal& caller, std::string id,
                                              std::optional<std::string> reason, core::Actor actor);
+  // The purge job: deletes up to `limit` rejected webhook rows older than the retention; returns
+  // how many.
+  boost::asio::awaitable<std::int64_t> purge_rejected_webhooks(std::chrono::hours retention,
+                                                               int limit);
 
  private:
   boost::asio::awaitable<PaymentRow> visible(const core::Principal& caller, std::string id);
@@ -64,6 +71,8 @@ class Service {
   core::metrics::Family<core::metrics::Counter>& webhooks_;
   core::metrics::Family<core::metrics::Counter>& created_;
   core::metrics::Counter& refunds_;
+  core::metrics::Family<core::metrics::Counter>& provider_refunds_;
+  core::metrics::Counter& rejected_purged_;
 };
 
 }  // namespace ticketd::payments

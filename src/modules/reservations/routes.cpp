@@ -154,6 +154,8 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
                const auto id = http::uuid_param(req, "reservationId", "Reservation");
+               // No fields; a body, if sent, is held to the rules of every write (415, 422).
+               if (const auto* body = req.json_if_present()) core::ObjectReader(*body).finish();
                core::Actor actor = req.actor();
                auto json = co_await service.cancel(caller, id, std::move(actor));
                co_return http::ok_rendered(req, json, std::string());

@@ -90,5 +90,38 @@ TEST(AppendQuoted, EscapesWhatJsonRequires) {
   EXPECT_EQ(json::parse(out).as_string(), std::string_view("a\"b\\c\n\x01\xc3\xa9", 9));
 }
 
+TEST(ObjectReader, ControlCharactersAreRefusedNotTruncated) {
+  // "A\u0000x" used to pass validation and be stored as "A" (libpq stops at the NUL).
+  auto body = json::parse(R"({"name":"A\u0000x","bell":"\u0007","del":"a\u007f","c1":"\u0085",)"
+                          R"("tab":"a\tb","ok":"Zoë ✓"})");
+  auto err = failure([&] {
+    ObjectReader r(body);
+    r.string("name", true);
+    r.string("bell", true);
+    r.string("del", true);
+    r.string("c1", true);
+    r.string("tab", true);
+    EXPECT_EQ(r.string("ok", true), "Zoë ✓");
+    r.finish();
+  });
+  EXPECT_EQ(err.kind(), ErrorKind::kUnprocessable);
+  std::vector<std::string> fields;
+  for (const auto& d : err.details()) {
+    EXPECT_EQ(d.code, "INVALID_CHARACTERS");
+    fields.push_back(d.field);
+  }
+  EXPECT_EQ(fields, (std::vector<std::string>{"name", "bell", "del", "c1", "tab"}));
+}
+
+TEST(ObjectReader, FreeTextMayHoldTabsAndLineBreaksButNoOtherControls) {
+  auto body = json::parse(R"({"description":"line 1\r\nline 2\tend","bad":"x\u0000"})");
+  ObjectReader r(body);
+  EXPECT_EQ(r.string("description", true, Chars::kText), "line 1\r\nline 2\tend");
+  EXPECT_TRUE(r.nullable_string("bad", Chars::kText).has_value());  // recorded, not dropped
+  EXPECT_EQ(r.value_error_count(), 1u);
+  EXPECT_EQ(find_control_character("ok", Chars::kLine), std::string_view::npos);
+  EXPECT_EQ(find_control_character(std::string_view("a\0", 2), Chars::kText), 1u);
+}
+
 }  // namespace
 }  // namespace ticketd::core

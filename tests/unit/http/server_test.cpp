@@ -52,6 +52,20 @@ class ServerTest : public ::testing::Test {
           co_return ok(req, boost::json::object{{"bytes", req.body().size()}});
         },
         RouteOptions{4u << 20});
+    RouteOptions guarded{4u << 20};
+    guarded.authorize = [](Request& req) -> asio::awaitable<void> {
+      if (req.header("X-Let-In") != "yes") {
+        throw core::ApiError(core::ErrorKind::kForbidden, "FORBIDDEN", "Not you");
+      }
+      co_return;
+    };
+    router.add(
+        bhttp::verb::post, "/guarded",
+        [this](Request& req) -> asio::awaitable<Response> {
+          ++guarded_calls_;
+          co_return ok(req, boost::json::object{{"bytes", req.body().size()}});
+        },
+        std::move(guarded));
     router.add(bhttp::verb::get, "/events", [this](Request&) -> asio::awaitable<Response> {
       auto stream = sse::Stream::create(sse::Limits{});
       stream->push(sse::frame("hello", "1", "{\"n\":1}"));
@@ -139,6 +153,7 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<Server> server_;
   std::atomic<bool> slow_started_{false};
+  std::atomic<int> guarded_calls_{0};
   std::mutex stream_mutex_;
   std::shared_ptr<sse::Stream> stream_;
   std::atomic<bool> closed_{false};
@@ -350,6 +365,63 @@ TEST_F(ServerTest, ShutdownEndsEventStreamsAfterFlushingThem) {
   s.read_some(asio::buffer(&byte, 1), ec);
   EXPECT_TRUE(ec) << "and the connection closes";
   EXPECT_EQ(close_reason_.load(), sse::CloseReason::kShutdown);
+}
+
+TEST_F(ServerTest, ARouteAuthorizerAnswersOnTheHeadWithoutWaitingForTheBody) {
+  auto s = connect();
+  // 4 MiB announced, none sent: only an answer given on the head alone can arrive.
+  const std::string head =
+      "POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 4000000\r\nX-Request-Id: head-1\r\n\r\n";
+  asio::write(s, asio::buffer(head));
+  beast::flat_buffer buf;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(s, buf, res);
+  EXPECT_EQ(res.result(), bhttp::status::forbidden);
+  EXPECT_EQ(res["X-Request-Id"], "head-1");
+  EXPECT_FALSE(res.keep_alive()) << "the unread body makes the connection unusable";
+  EXPECT_EQ(guarded_calls_.load(), 0);
+}
+
+TEST_F(ServerTest, AnAdmittedRequestWithExpectContinueGets100ThenItsAnswer) {
+  auto s = connect();
+  const std::string body = R"({"n":1})";
+  const std::string head =
+      "POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "X-Let-In: yes\r\nExpect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  asio::write(s, asio::buffer(head));
+  const auto interim = read_until(s, "\r\n\r\n");
+  EXPECT_TRUE(interim.starts_with("HTTP/1.1 100 Continue")) << interim;
+  asio::write(s, asio::buffer(body));
+  const auto rest = read_until(s, "\"bytes\":7");
+  EXPECT_NE(rest.find("HTTP/1.1 200"), std::string::npos) << rest;
+  EXPECT_EQ(guarded_calls_.load(), 1);
+}
+
+TEST_F(ServerTest, InventedMethodsShareOneMetricLabel) {
+  for (const char* m : {"BREW", "PROPFIND", "XYZZY"}) {
+    auto s = connect();
+    const std::string req = std::string(m) + " /items/1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    asio::write(s, asio::buffer(req));
+    read_until(s, "\r\n\r\n");
+  }
+  const auto text = metrics_.render();
+  EXPECT_EQ(text.find("XYZZY"), std::string::npos);
+  EXPECT_EQ(text.find("BREW"), std::string::npos);
+  EXPECT_NE(text.find("method=\"OTHER\""), std::string::npos);
+  EXPECT_EQ(method_label(bhttp::verb::get), "GET");
+  EXPECT_EQ(method_label(bhttp::verb::propfind), "OTHER");
+}
+
+TEST_F(ServerTest, HeadersOverTheLimitAre431) {
+  auto s = connect();
+  const std::string req =
+      "GET /items/1 HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n";
+  boost::system::error_code ec;
+  asio::write(s, asio::buffer(req), ec);  // the server may answer before taking it all
+  const auto got = read_until(s, "\r\n\r\n");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 431")) << got.substr(0, 100);
 }
 
 }  // namespace
