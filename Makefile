@@ -17,6 +17,7 @@ help:
 	@echo "make test   the same set-up, then every test suite (unit, integration, e2e)"
 	@echo "make stop   stop the local services     make bench   run the benchmarks"
 	@echo "make build  release build               make fmt / lint   clang-format / clang-tidy"
+	@echo "make test-unit / test-integration / test-e2e   one group of suites"
 
 deps:
 	@scripts/install-deps
@@ -55,11 +56,22 @@ test: build-asan services check-includes
 	@DATABASE_URL=$(TEST_DATABASE_URL) $(ASAN_DIR)/src/ticketd migrate
 	@$(MAKE) --no-print-directory test-cpp test-e2e
 
+# The C++ suites under the sanitizers; CTEST_ARGS narrows them (test-unit, test-integration).
+CTEST_ARGS ?=
 test-cpp:
 	@cd $(ASAN_DIR) && TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 	  TICKETD_SERVICES=$(CURDIR)/scripts/services \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j 2
+	  ctest --output-on-failure -j 2 $(CTEST_ARGS)
+
+# Pure-logic suites only: no services needed.
+test-unit: build-asan
+	@$(MAKE) --no-print-directory test-cpp CTEST_ARGS="-L unit"
+
+# The C++ suites against the real PostgreSQL, Redis and Kafka.
+test-integration: build-asan services
+	@DATABASE_URL=$(TEST_DATABASE_URL) $(ASAN_DIR)/src/ticketd migrate
+	@$(MAKE) --no-print-directory test-cpp CTEST_ARGS="-L 'pgtest|redistest|kafkatest'"
 
 E2E_BIN ?= $(ASAN_DIR)/src/ticketd
 

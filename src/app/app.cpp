@@ -158,13 +158,16 @@ int migrate(const config::Config& config) {
   asio::io_context ioc(1);
   core::metrics::Registry metrics;
   infra::pg::Pool pool(ioc.get_executor(), pool_options(config), metrics);
-  auto fut = asio::co_spawn(ioc, infra::pg::migrate(pool, infra::pg::embedded_migrations()),
-                            asio::use_future);
+  auto fut = asio::co_spawn(
+      ioc,
+      infra::pg::migrate(pool, infra::pg::embedded_migrations(), infra::pg::embedded_functions()),
+      asio::use_future);
   ioc.run();
   try {
     const auto report = fut.get();
     core::log::info("migrations done", {{"applied", report.applied.size()},
-                                        {"alreadyApplied", report.already_applied}});
+                                        {"alreadyApplied", report.already_applied},
+                                        {"functionsApplied", report.functions_applied.size()}});
     return 0;
   } catch (const std::exception& e) {
     core::log::error("migrations failed", {{"error", e.what()}});

@@ -88,7 +88,7 @@ void prepare_database(IoThreads& io) {
           60s);
     }
     pg::Pool pool(io.executor(), pool_options(outbox_database_url()), metrics);
-    io.run(pg::migrate(pool, pg::embedded_migrations()), 120s);
+    io.run(pg::migrate(pool, pg::embedded_migrations(), pg::embedded_functions()), 120s);
   });
 }
 
