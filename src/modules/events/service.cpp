@@ -100,9 +100,7 @@ asio::awaitable<Event> Service::writable(const core::Principal& caller, std::str
 asio::awaitable<void> Service::announce(std::string event_id, std::string type,
                                         std::string seats_json, bool invalidate) {
   if (invalidate) cache_.invalidate(event_id);
-  std::string payload = R"({"eventId":")" + event_id + R"(","type":")" + type + R"(","origin":")" +
-                        hub_.instance_id() + R"(","seats":)" +
-                        (seats_json.empty() ? std::string("[]") : seats_json) + "}";
+  std::string payload = seat_update(event_id, type, {}, seats_json.empty() ? "[]" : seats_json);
   // Awaited: once the writer has its answer, other instances have been told (Redis pushes to
   // subscribers before it replies to PUBLISH).
   co_await hub_.publish(std::move(event_id), std::move(payload));
@@ -123,20 +121,41 @@ std::string Service::seat_statuses(const std::vector<std::string>& seat_ids,
   return out;
 }
 
-asio::awaitable<void> Service::seats_changed(std::string event_id, std::string type,
-                                             std::string reservation_id, std::string seats_json) {
-  cache_.invalidate(event_id);
+std::string Service::seat_update(const std::string& event_id, std::string_view type,
+                                 std::string_view reservation_id,
+                                 std::string_view seats_json) const {
   // SPEC §7 seat.updated; `version` orders an event's messages (milliseconds of the change).
   const auto version = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
-  // reservationId is null for changes no reservation made (refunds).
-  const std::string reservation =
-      reservation_id.empty() ? std::string("null") : "\"" + reservation_id + "\"";
   std::string payload = R"({"eventId":")" + event_id + R"(","version":)" + std::to_string(version) +
-                        R"(,"type":")" + type + R"(","reservationId":)" + reservation +
-                        R"(,"origin":")" + hub_.instance_id() + R"(","seats":)" + seats_json + "}";
+                        R"(,"type":")" + std::string(type) + R"(","reservationId":)";
+  // reservationId is null for changes no reservation made (refunds).
+  if (reservation_id.empty()) {
+    payload += "null";
+  } else {
+    payload += '"';
+    payload += reservation_id;
+    payload += '"';
+  }
+  payload += R"(,"origin":")" + hub_.instance_id() + R"(","seats":)";
+  payload += seats_json;
+  payload += '}';
+  return payload;
+}
+
+asio::awaitable<void> Service::seats_changed(std::string event_id, std::string type,
+                                             std::string reservation_id, std::string seats_json) {
+  cache_.invalidate(event_id);
+  std::string payload = seat_update(event_id, type, reservation_id, seats_json);
   co_await hub_.publish(std::move(event_id), std::move(payload));
+}
+
+void Service::announce_seats_changed(std::string event_id, std::string type,
+                                     std::string reservation_id, std::string seats_json) {
+  cache_.invalidate(event_id);
+  std::string payload = seat_update(event_id, type, reservation_id, seats_json);
+  hub_.publish_detached(std::move(event_id), std::move(payload));
 }
 
 asio::awaitable<std::shared_ptr<const Snapshot>> Service::live_snapshot(

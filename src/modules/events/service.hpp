@@ -77,10 +77,16 @@ class Service {
   // `seats_json` is typically seat_statuses(ids, status).
   boost::asio::awaitable<void> seats_changed(std::string event_id, std::string type,
                                              std::string reservation_id, std::string seats_json);
+  // The same without waiting for Redis (the reservation hot path: its 201 must not wait for the
+  // announcement). This instance's snapshot is dropped before it returns; the announcements of
+  // this instance leave in the order they were made.
+  void announce_seats_changed(std::string event_id, std::string type, std::string reservation_id,
+                              std::string seats_json);
   // [{id, status, reservedUntil: null}] for seats that all reached one status without a hold
   // (released, sold, refunded): the `seats` of a seat.updated message.
   static std::string seat_statuses(const std::vector<std::string>& seat_ids,
                                    std::string_view status);
+
   // For live seat maps (SPEC §7): the event's snapshot read by a load that started at or after
   // `not_before` (pass the moment the realtime subscription was confirmed; a default time point
   // accepts any cached one). nullptr when the event does not exist; visibility is the caller's.
@@ -90,6 +96,10 @@ class Service {
   boost::asio::awaitable<Event> staff_view(const core::Principal& caller, std::string event_id);
 
  private:
+  // The one writer of the realtime message (SPEC §7 seat.updated fields plus "origin");
+  // `reservation_id` empty for changes no reservation made.
+  std::string seat_update(const std::string& event_id, std::string_view type,
+                          std::string_view reservation_id, std::string_view seats_json) const;
   // The snapshot of an event the caller may read (404 otherwise).
   boost::asio::awaitable<std::shared_ptr<const Snapshot>> readable(const core::Principal* caller,
                                                                    std::string event_id);

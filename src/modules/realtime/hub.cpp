@@ -1,5 +1,6 @@
 #include "modules/realtime/hub.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/ids.hpp"
@@ -13,7 +14,8 @@ namespace asio = boost::asio;
 
 Hub::Hub(const asio::any_io_executor& executor, std::shared_ptr<infra::redis::Client> client,
          const infra::redis::Options& subscriber_options, core::metrics::Registry& metrics)
-    : instance_id_(core::new_uuid()),
+    : executor_(executor),
+      instance_id_(core::new_uuid()),
       client_(std::move(client)),
       published_(metrics
                      .counter("ticketd_realtime_published_total",
@@ -70,6 +72,12 @@ asio::awaitable<bool> Hub::publish(std::string event_id, std::string payload) {
   // may miss it until their next re-read).
   dispatch(channel(event_id), payload);
   co_return false;
+}
+
+void Hub::publish_detached(std::string event_id, std::string payload) {
+  // publish() never throws; the handler only has to exist.
+  asio::co_spawn(executor_, publish(std::move(event_id), std::move(payload)),
+                 [](const std::exception_ptr&, bool) {});
 }
 
 std::shared_ptr<Hub::Watch> Hub::watch(const std::string& event_id, Listener listener) {

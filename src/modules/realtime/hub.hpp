@@ -49,6 +49,9 @@ class Hub {
 
   // PUBLISH; never throws. False when Redis did not take the message (down, slow).
   boost::asio::awaitable<bool> publish(std::string event_id, std::string payload);
+  // The same without waiting for Redis: queued on the hub's strand, so this instance's
+  // announcements leave in the order they were made. For hot paths whose answer must not wait.
+  void publish_detached(std::string event_id, std::string payload);
 
   // While the returned handle lives, `listener` gets every message of the event's channel.
   class Watch;
@@ -73,6 +76,7 @@ class Hub {
   void dispatch(std::string_view channel, std::string_view payload);
   void state(bool up);
 
+  boost::asio::any_io_executor executor_;  // a strand: detached publishes keep their order
   std::string instance_id_;
   std::shared_ptr<infra::redis::Client> client_;
   std::shared_ptr<infra::redis::Subscriber> subscriber_;

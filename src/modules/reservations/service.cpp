@@ -188,12 +188,10 @@ asio::awaitable<Reserved> Service::reserve(const core::Principal& caller, Reserv
   if (result.outcome == Outcome::kReplayed)
     co_return Reserved{false, std::move(result.reservation)};
   if (result.outcome != Outcome::kCreated) refuse(result, request);
-  // Committed: tell every instance (seat-map snapshots, live seat maps).
-  std::string reservation_id = result.reservation_id;
-  std::string type = "reservation.created";
-  std::string seats = result.seats;
-  co_await events_.seats_changed(request.event_id, std::move(type), std::move(reservation_id),
-                                 std::move(seats));
+  // Committed: tell every instance (seat-map snapshots, live seat maps), without making the
+  // buyer wait for Redis.
+  events_.announce_seats_changed(request.event_id, "reservation.created", result.reservation_id,
+                                 std::move(result.seats));
   co_return Reserved{true, std::move(result.reservation)};
 }
 
