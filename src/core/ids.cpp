@@ -42,6 +42,15 @@ bool is_uuid(std::string_view s) noexcept {
   return true;
 }
 
+std::optional<std::string> canonical_uuid(std::string_view s) {
+  if (!is_uuid(s)) return std::nullopt;
+  std::string out(s);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 std::string random_hex(std::size_t n) {
   std::string bytes(n, '\0');
   randombytes_buf(bytes.data(), n);

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,6 +11,9 @@ std::string new_uuid();
 
 // True for the canonical 8-4-4-4-12 hex form, any case. Path ids that fail this answer 404.
 bool is_uuid(std::string_view s) noexcept;
+// The lowercase form of a UUID given in any case (how ids are compared and stored), or nullopt
+// when `s` is not one.
+std::optional<std::string> canonical_uuid(std::string_view s);
 
 // Three uppercase ASCII letters, the shape of an ISO 4217 code (USD, EUR).
 bool is_currency_code(std::string_view s) noexcept;

@@ -37,13 +37,12 @@ Page read_page(const Request& req, std::int64_t max_limit, std::int64_t default_
 
 std::string uuid_param(const Request& req, std::string_view name, std::string_view resource) {
   const auto v = req.param(name);
-  if (!v || !core::is_uuid(*v)) {
+  auto id = v ? core::canonical_uuid(*v) : std::nullopt;
+  if (!id) {
     throw core::ApiError(core::ErrorKind::kNotFound, "NOT_FOUND",
                          std::string(resource) + " not found");
   }
-  std::string out(*v);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return std::move(*id);
 }
 
 }  // namespace ticketd::http

@@ -233,3 +233,13 @@ def test_registering_the_bootstrap_email_grants_nothing_and_start_up_grants_an_e
         assert register(t).json()["data"]["authorization"]["roles"] == ["USER"]
     finally:
         assert t.stop() == 0
+
+
+def test_a_page_past_the_end_still_reports_the_total(ticketd):
+    admin = user(ticketd)
+    org = make_org(ticketd, admin)
+    for path in ("/api/v1/orgs", f"/api/v1/orgs/{org['id']}/members"):
+        first = ticketd.get(path, headers=admin["h"]).json()["meta"]
+        far = ticketd.get(path, params={"page": 50, "limit": 10}, headers=admin["h"]).json()
+        assert far["data"] == []
+        assert far["meta"]["total"] == first["total"] >= 1, (path, far["meta"])

@@ -220,4 +220,12 @@ asio::awaitable<Result> Pool::query(const Statement& stmt, const Params& params)
   co_return co_await lease->query(stmt, params);
 }
 
+asio::awaitable<std::int64_t> Pool::page_total(const Result& page, int column, std::int64_t offset,
+                                               const Statement& count, const Params& count_params) {
+  if (!page.empty()) co_return page.int64(0, column);
+  if (offset <= 0) co_return 0;
+  const Result c = co_await query(count, count_params);
+  co_return c.int64(0, 0);
+}
+
 }  // namespace ticketd::infra::pg

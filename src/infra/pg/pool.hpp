@@ -85,6 +85,13 @@ class Pool {
   // One statement on a pooled connection.
   boost::asio::awaitable<Result> query(const Statement& stmt, const Params& params = Params{});
 
+  // The total of a page read with `count(*) OVER ()` in column `column` (every row carries it).
+  // A page past the end has no row to carry it: only then `count` runs with `count_params`.
+  // `count_params` may be a temporary of the co_await expression (as for query()).
+  boost::asio::awaitable<std::int64_t> page_total(const Result& page, int column,
+                                                  std::int64_t offset, const Statement& count,
+                                                  const Params& count_params);
+
   // Runs `body(Tx&)` inside BEGIN … COMMIT; rolls back on any exception and rethrows it.
   // Serialization failures and deadlocks retry the whole body up to `retries` times.
   template <typename Body>

@@ -405,16 +405,9 @@ asio::awaitable<std::pair<std::vector<Event>, std::int64_t>> Repository::list(Ev
   Params params(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs, f.limit, f.offset);
   auto r = co_await pool_.query(kList, params);
   std::vector<Event> out;
-  std::int64_t total = 0;
-  for (int i = 0; i < r.rows(); ++i) {
-    out.push_back(event_from(r, i));
-    total = r.int64(i, 17);
-  }
-  if (out.empty() && f.offset > 0) {
-    Params count(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs);
-    auto c = co_await pool_.query(kCount, count);
-    total = c.int64(0, 0);
-  }
+  for (int i = 0; i < r.rows(); ++i) out.push_back(event_from(r, i));
+  const std::int64_t total = co_await pool_.page_total(
+      r, 17, f.offset, kCount, Params(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs));
   co_return std::make_pair(std::move(out), total);
 }
 

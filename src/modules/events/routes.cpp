@@ -74,12 +74,12 @@ std::vector<std::string> read_ids(core::ObjectReader& r, std::string_view field,
       r.wrong_type(path, path + " must be a string");
       continue;
     }
-    std::string id(v.as_string());
-    for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!core::is_uuid(id)) {
+    auto canonical = core::canonical_uuid(v.as_string());
+    if (!canonical) {
       r.invalid_at(path, bad_code, path + " is not a valid id");
       continue;
     }
+    std::string id = std::move(*canonical);
     out.push_back(std::move(id));
   }
   return out;
@@ -415,9 +415,8 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
         if (q.section && (q.section->empty() || q.section->size() > 64)) {
           throw bad_query("section", "a section id or code");
         }
-        if (q.section && core::is_uuid(*q.section)) {
-          for (auto& c : *q.section)
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (q.section) {
+          if (auto id = core::canonical_uuid(*q.section)) q.section = std::move(*id);
         }
         auto rendered = co_await service.seats(req.principal(), id, std::move(q));
         page.total = rendered->total;

@@ -30,6 +30,12 @@ Decision decide(const core::Principal& caller, std::string_view org_id, OrgActio
   return Decision::kNotFound;
 }
 
+Decision decide_owned(const core::Principal& caller, std::string_view owner_user_id,
+                      std::string_view org_id, OrgAction action) noexcept {
+  if (!caller.user_id.empty() && caller.user_id == owner_user_id) return Decision::kAllow;
+  return decide(caller, org_id, action);
+}
+
 void authorize(const core::Principal& caller, std::string_view org_id, OrgAction action,
                std::string_view resource) {
   switch (decide(caller, org_id, action)) {

@@ -18,6 +18,11 @@ enum class Decision { kAllow, kForbidden, kNotFound };
 
 Decision decide(const core::Principal& caller, std::string_view org_id, OrgAction action) noexcept;
 
+// The same for a resource a user owns (a reservation, payment, order, ticket): its owner may do
+// anything the action names; anyone else is decided by the owning organization's rules.
+Decision decide_owned(const core::Principal& caller, std::string_view owner_user_id,
+                      std::string_view org_id, OrgAction action) noexcept;
+
 // decide(), throwing ApiError 404 NOT_FOUND (with `resource` in the message) or 403 FORBIDDEN.
 void authorize(const core::Principal& caller, std::string_view org_id, OrgAction action,
                std::string_view resource);

@@ -37,6 +37,10 @@ WHERE $2::boolean OR EXISTS (SELECT 1 FROM organization_members m WHERE m.org_id
 ORDER BY o.name, o.id
 LIMIT $3 OFFSET $4)sql"};
 
+constexpr Statement kCount{"org_count", R"sql(
+SELECT count(*) FROM organizations o
+WHERE $2::boolean OR EXISTS (SELECT 1 FROM organization_members m WHERE m.org_id = o.id AND m.user_id = $1))sql"};
+
 // Outcome codes: 'ADDED', 'UNKNOWN_USER', 'ALREADY_MEMBER'.
 constexpr Statement kAddMember{"org_add_member", R"sql(
 WITH u AS (
@@ -63,6 +67,9 @@ FROM organization_members m JOIN users u ON u.id = m.user_id
 WHERE m.org_id = $1
 ORDER BY u.email
 LIMIT $2 OFFSET $3)sql"};
+
+constexpr Statement kCountMembers{"org_count_members",
+                                  "SELECT count(*) FROM organization_members WHERE org_id = $1"};
 
 constexpr Statement kChangeRole{"org_change_role", R"sql(
 WITH old AS (
@@ -168,7 +175,8 @@ asio::awaitable<std::pair<std::vector<Organization>, std::int64_t>> Repository::
   auto r = co_await pool_.query(kList, params);
   std::vector<Organization> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(org_from(r, i));
-  co_return std::make_pair(std::move(out), r.empty() ? 0 : r.int64(0, 4));
+  const std::int64_t total = co_await pool_.page_total(r, 4, offset, kCount, Params(member, all));
+  co_return std::make_pair(std::move(out), total);
 }
 
 asio::awaitable<std::pair<AddOutcome, std::optional<Member>>> Repository::add_member(
@@ -189,7 +197,8 @@ asio::awaitable<std::pair<std::vector<Member>, std::int64_t>> Repository::member
   auto r = co_await pool_.query(kMembers, Params(org_id, limit, offset));
   std::vector<Member> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(member_from(r, i));
-  co_return std::make_pair(std::move(out), r.empty() ? 0 : r.int64(0, 5));
+  const std::int64_t total = co_await pool_.page_total(r, 5, offset, kCountMembers, Params(org_id));
+  co_return std::make_pair(std::move(out), total);
 }
 
 asio::awaitable<std::pair<ChangeOutcome, std::optional<Member>>> Repository::change_role(

@@ -82,8 +82,8 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
                auto page = http::read_page(req);
-               Page p{page.page, page.limit};
-               auto listing = co_await service.list(caller, p);
+               auto listing =
+                   co_await service.list(caller, page.limit, (page.page - 1) * page.limit);
                boost::json::array items;
                for (const auto& o : listing.items) items.push_back(org_json(o));
                page.total = listing.total;
@@ -126,8 +126,8 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                const auto& caller = req.require_principal();
                const auto org_id = http::uuid_param(req, "orgId", "Organization");
                auto page = http::read_page(req);
-               Page p{page.page, page.limit};
-               auto listing = co_await service.members(caller, org_id, p);
+               auto listing = co_await service.members(caller, org_id, page.limit,
+                                                       (page.page - 1) * page.limit);
                boost::json::array items;
                for (const auto& m : listing.items) items.push_back(member_json(m));
                page.total = listing.total;

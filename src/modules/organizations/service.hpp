@@ -13,11 +13,6 @@
 
 namespace ticketd::organizations {
 
-struct Page {
-  std::int64_t page = 1;
-  std::int64_t limit = 20;
-};
-
 template <typename T>
 struct Listing {
   std::vector<T> items;
@@ -43,7 +38,8 @@ class Service {
 
   boost::asio::awaitable<Organization> create(const core::Principal& caller, std::string name,
                                               std::string slug, Actor actor);
-  boost::asio::awaitable<Listing<Organization>> list(const core::Principal& caller, Page page);
+  boost::asio::awaitable<Listing<Organization>> list(const core::Principal& caller,
+                                                     std::int64_t limit, std::int64_t offset);
   boost::asio::awaitable<Organization> get(const core::Principal& caller, std::string org_id);
 
   boost::asio::awaitable<Member> add_member(const core::Principal& caller, std::string org_id,
@@ -51,7 +47,7 @@ class Service {
                                             std::optional<std::string> email, std::string role,
                                             Actor actor);
   boost::asio::awaitable<Listing<Member>> members(const core::Principal& caller, std::string org_id,
-                                                  Page page);
+                                                  std::int64_t limit, std::int64_t offset);
   boost::asio::awaitable<Member> change_role(const core::Principal& caller, std::string org_id,
                                              std::string user_id, std::string role, Actor actor);
   boost::asio::awaitable<void> remove_member(const core::Principal& caller, std::string org_id,

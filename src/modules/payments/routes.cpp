@@ -33,9 +33,7 @@ CreateRequest read_create(http::Request& req) {
     r.invalid("currency", "INVALID_CURRENCY", "currency must be a 3-letter ISO code like EUR");
   }
   r.finish();
-  out.reservation_id = *reservation;
-  for (auto& c : out.reservation_id)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  out.reservation_id = *core::canonical_uuid(*reservation);  // checked above
   if (provider) out.provider = *provider;
   return out;
 }

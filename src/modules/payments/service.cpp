@@ -247,11 +247,11 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
 asio::awaitable<PaymentRow> Service::visible(const core::Principal& caller, std::string id) {
   auto found = co_await repo_.find(std::move(id));
   if (!found) throw not_found();
-  if (!caller.user_id.empty() && found->user_id == caller.user_id) co_return std::move(*found);
-  if (iam::decide(caller, found->org_id, OrgAction::kRead) == Decision::kAllow) {
-    co_return std::move(*found);
+  if (iam::decide_owned(caller, found->user_id, found->org_id, OrgAction::kRead) !=
+      Decision::kAllow) {
+    throw not_found();
   }
-  throw not_found();
+  co_return std::move(*found);
 }
 
 asio::awaitable<std::string> Service::get(const core::Principal& caller, std::string id) {

@@ -65,13 +65,10 @@ std::vector<std::string> strings(const boost::json::value& v) {
   return out;
 }
 
-// Rows of (reservation JSON, count(*) OVER ()) as a page and its total.
+// The reservation JSON of each row (column 0; column 1 is count(*) OVER (), see page_total).
 std::pair<std::vector<std::string>, std::int64_t> page_of(const infra::pg::Result& r) {
   std::pair<std::vector<std::string>, std::int64_t> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    out.first.push_back(r.string(i, 0));
-    out.second = r.int64(i, 1);
-  }
+  for (int i = 0; i < r.rows(); ++i) out.first.push_back(r.string(i, 0));
   return out;
 }
 
@@ -146,11 +143,7 @@ asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::l
   Params params(user_id, limit, offset);
   auto r = co_await pool_.query(kListForUser, params);
   auto page = page_of(r);
-  if (page.first.empty() && offset > 0) {  // past the end: the window count has no row to ride on
-    Params count(user_id);
-    auto c = co_await pool_.query(kCountForUser, count);
-    page.second = c.int64(0, 0);
-  }
+  page.second = co_await pool_.page_total(r, 1, offset, kCountForUser, Params(user_id));
   co_return page;
 }
 
@@ -160,11 +153,7 @@ asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::l
   Params params(event_id, status, limit, offset);
   auto r = co_await pool_.query(kListForEvent, params);
   auto page = page_of(r);
-  if (page.first.empty() && offset > 0) {
-    Params count(event_id, status);
-    auto c = co_await pool_.query(kCountForEvent, count);
-    page.second = c.int64(0, 0);
-  }
+  page.second = co_await pool_.page_total(r, 1, offset, kCountForEvent, Params(event_id, status));
   co_return page;
 }
 

@@ -23,11 +23,6 @@ bool valid_key(std::string_view k) {
   return true;
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // {eventId, seatIds?, eventSeatId?, items?: [{ticketTypeId, quantity}], idempotencyKey?} with the
 // key also accepted as the Idempotency-Key header.
 ReserveRequest read_request(http::Request& req, int max_units) {
@@ -50,22 +45,22 @@ ReserveRequest read_request(http::Request& req, int max_units) {
         r.wrong_type(path, path + " must be a string");
         continue;
       }
-      std::string id = lower(std::string(v.as_string()));
-      if (!core::is_uuid(id)) {
+      auto id = core::canonical_uuid(v.as_string());
+      if (!id) {
         r.invalid_at(path, "INVALID_ID", path + " must be a seat id");
-      } else if (!seen.insert(id).second) {
+      } else if (!seen.insert(*id).second) {
         r.invalid_at(path, "DUPLICATE_SEAT", path + " repeats a seat");
       } else {
-        out.seat_ids.push_back(std::move(id));
+        out.seat_ids.push_back(std::move(*id));
       }
     }
   }
   if (single) {
-    std::string id = lower(*single);
-    if (!core::is_uuid(id)) {
+    auto id = core::canonical_uuid(*single);
+    if (!id) {
       r.invalid("eventSeatId", "INVALID_ID", "eventSeatId must be a seat id");
-    } else if (seen.insert(id).second) {
-      out.seat_ids.push_back(std::move(id));
+    } else if (seen.insert(*id).second) {
+      out.seat_ids.push_back(std::move(*id));
     }
   }
   std::int64_t units = static_cast<std::int64_t>(out.seat_ids.size());
@@ -86,7 +81,7 @@ ReserveRequest read_request(http::Request& req, int max_units) {
       }
       if (type && quantity) {
         units += *quantity;
-        out.items.push_back(GaItem{lower(*type), *quantity});
+        out.items.push_back(GaItem{*core::canonical_uuid(*type), *quantity});
       }
     }
   }
@@ -110,7 +105,7 @@ ReserveRequest read_request(http::Request& req, int max_units) {
               "the idempotency key must be 8 to 128 visible ASCII characters");
   }
   r.finish();
-  out.event_id = lower(*event_id);
+  out.event_id = *core::canonical_uuid(*event_id);  // checked above
   out.idempotency_key = std::move(key);
   return out;
 }

@@ -198,9 +198,8 @@ asio::awaitable<Reserved> Service::reserve(const core::Principal& caller, Reserv
 asio::awaitable<Found> Service::visible(const core::Principal& caller, std::string id, bool write) {
   auto found = co_await repo_.find(std::move(id));
   if (!found) throw not_found();
-  if (!caller.user_id.empty() && found->user_id == caller.user_id) co_return std::move(*found);
-  const auto decision =
-      iam::decide(caller, found->org_id, write ? OrgAction::kWrite : OrgAction::kRead);
+  const auto decision = iam::decide_owned(caller, found->user_id, found->org_id,
+                                          write ? OrgAction::kWrite : OrgAction::kRead);
   if (decision == Decision::kAllow) co_return std::move(*found);
   if (decision == Decision::kForbidden) {
     throw ApiError(ErrorKind::kForbidden, "FORBIDDEN", "Not allowed to change this reservation");

@@ -505,11 +505,9 @@ asio::awaitable<std::shared_ptr<http::sse::Stream>> Fanout::open(std::string eve
                                                                  std::string remote_ip) {
   using core::ApiError;
   using core::ErrorKind;
-  if (!core::is_uuid(event_id)) {
-    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Event not found");
-  }
-  std::transform(event_id.begin(), event_id.end(), event_id.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  auto canonical = core::canonical_uuid(event_id);
+  if (!canonical) throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Event not found");
+  event_id = std::move(*canonical);
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || open_ >= static_cast<std::size_t>(settings_.max_streams)) {

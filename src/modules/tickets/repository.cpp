@@ -181,15 +181,8 @@ asio::awaitable<Page> Repository::page(const Statement& list, const Statement& c
   Params params(key, limit, offset);
   auto r = co_await pool_.query(list, params);
   Page out;
-  for (int i = 0; i < r.rows(); ++i) {
-    out.first.push_back(r.string(i, 0));
-    out.second = r.int64(i, 1);
-  }
-  if (out.first.empty() && offset > 0) {  // past the end: no row carries the window count
-    Params c(key);
-    auto n = co_await pool_.query(count, c);
-    out.second = n.int64(0, 0);
-  }
+  for (int i = 0; i < r.rows(); ++i) out.first.push_back(r.string(i, 0));
+  out.second = co_await pool_.page_total(r, 1, offset, count, Params(key));
   co_return out;
 }
 

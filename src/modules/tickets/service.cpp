@@ -71,8 +71,8 @@ std::optional<std::string> unseal(std::string_view sealed, std::string_view key)
 // exactly as for an unknown id.
 std::string readable(const core::Principal& caller, std::optional<Owned> found,
                      const char* not_found) {
-  if (!found || ((caller.user_id.empty() || found->user_id != caller.user_id) &&
-                 iam::decide(caller, found->org_id, OrgAction::kRead) != Decision::kAllow)) {
+  if (!found || iam::decide_owned(caller, found->user_id, found->org_id, OrgAction::kRead) !=
+                    Decision::kAllow) {
     throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", not_found);
   }
   return std::move(found->json);

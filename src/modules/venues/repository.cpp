@@ -215,16 +215,8 @@ asio::awaitable<std::pair<std::vector<Venue>, std::int64_t>> Repository::list(st
   Params params(org_id, limit, offset);
   auto r = co_await pool_.query(kList, params);
   std::vector<Venue> out;
-  std::int64_t total = 0;
-  for (int i = 0; i < r.rows(); ++i) {
-    out.push_back(venue_from(r, i));
-    total = r.int64(i, 11);
-  }
-  if (out.empty() && offset > 0) {  // past the last page: the window count has no row to ride on
-    Params count(org_id);
-    auto c = co_await pool_.query(kCount, count);
-    total = c.int64(0, 0);
-  }
+  for (int i = 0; i < r.rows(); ++i) out.push_back(venue_from(r, i));
+  const std::int64_t total = co_await pool_.page_total(r, 11, offset, kCount, Params(org_id));
   co_return std::make_pair(std::move(out), total);
 }
 

@@ -13,21 +13,21 @@ namespace ticketd::web {
 
 namespace {
 
-struct Page {
+struct Served {
   std::string content_type;
   std::string body;
   std::string etag;
 };
 
-std::shared_ptr<const Page> page(const Asset& a) {
-  auto p = std::make_shared<Page>();
+std::shared_ptr<const Served> page(const Asset& a) {
+  auto p = std::make_shared<Served>();
   p->content_type = std::string(a.content_type);
   p->body = std::string(a.body);
   p->etag = core::weak_etag(p->body);
   return p;
 }
 
-http::Response serve(const Page& p) {
+http::Response serve(const Served& p) {
   http::Response r;
   r.content_type = p.content_type;
   r.body = p.body;
@@ -46,7 +46,7 @@ http::Response serve(const Page& p) {
 
 void register_routes(http::Router& router) {
   using http::bhttp::verb;
-  auto assets = std::make_shared<std::map<std::string, std::shared_ptr<const Page>, std::less<>>>();
+  auto assets = std::make_shared<std::map<std::string, std::shared_ptr<const Served>, std::less<>>>();
   for (const auto& a : embedded_assets()) assets->emplace(std::string(a.name), page(a));
   auto index_it = assets->find("index.html");
   if (index_it == assets->end()) throw std::logic_error("web/index.html is not embedded");
