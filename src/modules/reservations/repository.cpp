@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "core/outcome.hpp"
 #include "infra/pg/array.hpp"
 #include "infra/pg/errors.hpp"
 
@@ -14,6 +15,20 @@ using infra::pg::Params;
 using infra::pg::Statement;
 
 namespace {
+
+// What reserve() answers (o_outcome), and what it raises with SQLSTATE TD409.
+constexpr core::OutcomeTable<Outcome, 9> kOutcomes{
+    {{"CREATED", Outcome::kCreated},
+     {"REPLAYED", Outcome::kReplayed},
+     {"KEY_REUSED", Outcome::kKeyReused},
+     {"EVENT_NOT_FOUND", Outcome::kEventNotFound},
+     {"NOT_ON_SALE", Outcome::kNotOnSale},
+     {"ACTIVE_LIMIT", Outcome::kActiveLimit},
+     {"SEAT_UNAVAILABLE", Outcome::kSeatUnavailable},
+     {"SOLD_OUT", Outcome::kSoldOut},
+     {"UNKNOWN_TICKET_TYPE", Outcome::kUnknownTicketType}}};
+constexpr core::OutcomeTable<Outcome, 2> kRaisedOutcomes{
+    {{"SEAT_UNAVAILABLE", Outcome::kSeatUnavailable}, {"SOLD_OUT", Outcome::kSoldOut}}};
 
 constexpr Statement kReserve{"reservation_reserve", R"sql(
 SELECT o_outcome, o_reservation::text, o_seats::text, o_detail::text, o_reservation->>'id'
@@ -88,26 +103,9 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
   std::optional<infra::pg::DbError> refused;
   try {
     auto r = co_await pool_.query(wake_outbox_ ? kReserveQuietly : kReserve, params);
-    const auto outcome = r.text(0, 0);
-    if (outcome == "CREATED") {
-      out.outcome = Outcome::kCreated;
-      if (wake_outbox_) wake_outbox_();  // committed: the reservation.created row is due
-    } else if (outcome == "REPLAYED") {
-      out.outcome = Outcome::kReplayed;
-    } else if (outcome == "KEY_REUSED") {
-      out.outcome = Outcome::kKeyReused;
-    } else if (outcome == "EVENT_NOT_FOUND") {
-      out.outcome = Outcome::kEventNotFound;
-    } else if (outcome == "NOT_ON_SALE") {
-      out.outcome = Outcome::kNotOnSale;
-    } else if (outcome == "ACTIVE_LIMIT") {
-      out.outcome = Outcome::kActiveLimit;
-    } else if (outcome == "SEAT_UNAVAILABLE") {
-      out.outcome = Outcome::kSeatUnavailable;
-    } else if (outcome == "SOLD_OUT") {
-      out.outcome = Outcome::kSoldOut;
-    } else {
-      out.outcome = Outcome::kUnknownTicketType;
+    out.outcome = core::outcome_of(r.text(0, 0), kOutcomes, "reserve()");
+    if (out.outcome == Outcome::kCreated && wake_outbox_) {
+      wake_outbox_();  // committed: the reservation.created row is due
     }
     out.reservation = r.string(0, 1);
     out.seats = r.string(0, 2);
@@ -125,8 +123,7 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
     co_return out;
   }
   const auto detail = boost::json::parse(refused->primary());
-  const auto& outcome = detail.at("outcome").as_string();
-  out.outcome = outcome == "SOLD_OUT" ? Outcome::kSoldOut : Outcome::kSeatUnavailable;
+  out.outcome = core::outcome_of(detail.at("outcome").as_string(), kRaisedOutcomes, "reserve()");
   out.detail = boost::json::serialize(detail);
   co_return out;
 }
