@@ -1,9 +1,13 @@
--- begin_refund() — the current definition (migration 0013; earlier bodies there are history).
--- Edit this file, never a migration: `ticketd migrate` re-applies it when it changes.
+-- begin_refund() — the current definition. Edit this file, never a migration: `ticketd migrate`
+-- re-applies it when it changes. The column it stamps comes from migration 0013.
 --
--- Outcomes: STARTED (the caller owns the refund now and must call the provider, then
--- refund_payment or abort_refund), IN_PROGRESS, ALREADY_REFUNDED, NOT_REFUNDABLE (pending, or
--- failed without money to return), NOT_FOUND. STARTED carries what the provider call needs.
+-- Claims a payment for one refund under its row lock, so exactly one caller reaches the
+-- provider. Outcomes: STARTED (the caller owns the refund now: it calls the provider, then
+-- refund_payment() settles), IN_PROGRESS, ALREADY_REFUNDED, NOT_REFUNDABLE (pending, or failed
+-- without money to return), NOT_FOUND. STARTED carries what the provider call needs. A claim is
+-- never released early: one whose caller died, failed or timed out lapses after p_stale_after,
+-- which must exceed the longest provider call (a refund the provider made but whose answer was
+-- lost must not be asked for again while that call could still be running).
 CREATE OR REPLACE FUNCTION public.begin_refund(p_payment uuid, p_stale_after interval)
  RETURNS jsonb
  LANGUAGE plpgsql

@@ -132,7 +132,8 @@ boost::asio::awaitable<Dispatcher::Admission> Dispatcher::admit(Request& req,
     const RouteOptions* options = m.options;
     out.answer = co_await guarded(req, [&]() -> boost::asio::awaitable<std::optional<Response>> {
       for (const auto& mw : middleware_) {
-        if (auto early = co_await mw(req)) co_return early;
+        auto early = co_await mw(req);  // not inside the `if`: GCC 12 (README)
+        if (early) co_return early;
       }
       if (options->authorize) co_await options->authorize(req);
       co_return std::nullopt;

@@ -25,12 +25,14 @@ bool is_json_media_type(std::string_view ct) {
 Request::Request(bhttp::request_header<> head, std::string remote_ip, std::string body)
     : head_(std::move(head)), body_(std::move(body)), remote_ip_(std::move(remote_ip)) {
   // HTTP/1.1 keeps the connection unless told "close"; 1.0 closes unless told "keep-alive".
-  bool close = head_.version() < 11;
+  // "close" wins over anything else in the header.
+  bool close_token = false;
+  bool keep_alive_token = false;
   for (const auto& token : bhttp::token_list(head_[bhttp::field::connection])) {
-    if (boost::beast::iequals(token, "close")) close = true;
-    if (boost::beast::iequals(token, "keep-alive")) close = false;
+    if (boost::beast::iequals(token, "close")) close_token = true;
+    if (boost::beast::iequals(token, "keep-alive")) keep_alive_token = true;
   }
-  keep_alive_ = !close;
+  keep_alive_ = !close_token && (head_.version() >= 11 || keep_alive_token);
   const std::string_view t = head_.target();
   const auto q = t.find('?');
   path_ = std::string(t.substr(0, q));

@@ -195,7 +195,8 @@ asio::awaitable<void> Server::accept_loop() {
                      });
       continue;
     }
-    socket.set_option(tcp::no_delay(true));
+    boost::system::error_code no_delay_ec;  // best effort; must not end the accept loop
+    socket.set_option(tcp::no_delay(true), no_delay_ec);
     auto session = std::make_shared<Session>(std::move(socket), remote_ip);
     const auto id = next_id_.fetch_add(1);
     {
@@ -352,9 +353,9 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
       break;
     }
     if (parser.content_length() && *parser.content_length() > admission.body_limit) {
-      co_await reject(*session, req,
-                      core::ApiError(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
-                                     "Request body is too large"));
+      core::ApiError too_large(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
+                               "Request body is too large");
+      co_await reject(*session, req, std::move(too_large));
       unread = true;
       break;
     }
@@ -370,16 +371,14 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
       stream.expires_after(options_.body_timeout);
       auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
       if (body_ec) {
+        std::optional<core::ApiError> err;
         if (body_ec == bhttp::error::body_limit) {
-          co_await reject(*session, req,
-                          core::ApiError(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE",
-                                         "Request body is too large"));
+          err.emplace(core::ErrorKind::kTooLarge, "PAYLOAD_TOO_LARGE", "Request body is too large");
           unread = true;
         } else if (is_parse_error(body_ec)) {
-          co_await reject(*session, req,
-                          core::ApiError(core::ErrorKind::kInvalid, "BAD_REQUEST",
-                                         "Malformed HTTP request body"));
+          err.emplace(core::ErrorKind::kInvalid, "BAD_REQUEST", "Malformed HTTP request body");
         }
+        if (err) co_await reject(*session, req, std::move(*err));
         break;
       }
     }

@@ -272,6 +272,15 @@ def test_rejected_webhooks_keep_a_short_prefix_and_are_counted(pay_t):
                      f"FROM payment_webhook_events WHERE provider_event_id = '{tag}'")
     assert stored == [{"len": stored[0]["len"], "bytes": len(body)}]
     assert 2000 <= stored[0]["len"] <= 2048, stored   # a prefix cut on a character boundary
+    # An event id the database cannot store (NUL, a cut character) still gets 401 and a record.
+    before = metric(pay_t, "ticketd_payment_webhooks_total", result="rejected")
+    nul = json.dumps({"provider": "simulated", "providerEventId": "evt\u0000x", "providerRef": "x",
+                      "status": "SUCCEEDED"}).encode()
+    assert_error_envelope(webhook(pay_t, nul, "t=1,v1=" + "0" * 64), 401)
+    long_id = json.dumps({"provider": "simulated", "providerEventId": "x" + "é" * 150, "providerRef": "x",
+                          "status": "SUCCEEDED"}, ensure_ascii=False).encode()
+    assert_error_envelope(webhook(pay_t, long_id, "t=1,v1=" + "0" * 64), 401)
+    assert metric(pay_t, "ticketd_payment_webhooks_total", result="rejected") == before + 2
 
 
 def test_only_the_payer_completes_a_simulated_checkout(pay_t, pay_shop):

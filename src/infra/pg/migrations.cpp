@@ -58,10 +58,11 @@ boost::asio::awaitable<void> apply_functions(Connection& conn,
       [&]() -> boost::asio::awaitable<void> {
     for (const SqlFile* f : changed) {
       co_await conn.exec(f->sql);
+      const Params row(f->name, checksum(f->sql));
       co_await conn.query_text(
           "INSERT INTO schema_functions (name, checksum) VALUES ($1, $2) "
           "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()",
-          Params(f->name, checksum(f->sql)));
+          row);
     }
   };
   co_await in_transaction(conn, "sql/functions", apply);
@@ -100,9 +101,9 @@ boost::asio::awaitable<MigrationReport> apply_locked(Connection& conn,
     const std::function<boost::asio::awaitable<void>()> apply =
         [&]() -> boost::asio::awaitable<void> {
       co_await conn.exec(m.sql);
+      const Params row(m.version, m.name, sum);
       co_await conn.query_text(
-          "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-          Params(m.version, m.name, sum));
+          "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", row);
     };
     co_await in_transaction(conn, m.name, apply);
     core::log::info("migration applied", {{"migration", m.name}});
@@ -119,7 +120,8 @@ boost::asio::awaitable<MigrationReport> migrate(Pool& pool, std::vector<Migratio
   Lease lease = co_await pool.acquire();
   // Migrations may run longer than the request statement timeout.
   co_await lease->exec("SET statement_timeout = 0");
-  co_await lease->query_text("SELECT pg_advisory_lock($1)", Params(kAdvisoryLockKey));
+  const Params lock_key(kAdvisoryLockKey);
+  co_await lease->query_text("SELECT pg_advisory_lock($1)", lock_key);
   std::exception_ptr failure;
   MigrationReport report;
   try {
@@ -128,7 +130,7 @@ boost::asio::awaitable<MigrationReport> migrate(Pool& pool, std::vector<Migratio
     failure = std::current_exception();
   }
   if (lease->healthy()) {
-    co_await lease->query_text("SELECT pg_advisory_unlock($1)", Params(kAdvisoryLockKey));
+    co_await lease->query_text("SELECT pg_advisory_unlock($1)", lock_key);
     co_await lease->exec("RESET statement_timeout");
   }
   if (failure) std::rethrow_exception(failure);

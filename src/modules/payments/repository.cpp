@@ -30,7 +30,6 @@ DELETE FROM payment_webhook_events
                LIMIT $2))sql"};
 constexpr Statement kBeginRefund{"payment_begin_refund",
                                  "SELECT begin_refund($1, make_interval(secs => $2))::text"};
-constexpr Statement kAbortRefund{"payment_abort_refund", "SELECT abort_refund($1)"};
 constexpr Statement kRefund{
     "payment_refund", "SELECT refund_payment($1, $2, $3::jsonb, $4, $5, $6, $7::inet, $8)::text"};
 
@@ -86,11 +85,6 @@ asio::awaitable<boost::json::object> Repository::begin_refund(std::string paymen
   Params params(payment_id, stale_after_seconds);
   auto r = co_await pool_.query(kBeginRefund, params);
   co_return object_of(r);
-}
-
-asio::awaitable<void> Repository::abort_refund(std::string payment_id) {
-  Params params(payment_id);
-  co_await pool_.query(kAbortRefund, params);
 }
 
 asio::awaitable<boost::json::object> Repository::refund(RefundInput in) {

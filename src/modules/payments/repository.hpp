@@ -78,12 +78,10 @@ class Repository {
   // Deletes up to `limit` REJECTED webhook rows received more than `older_than_hours` ago;
   // returns how many.
   boost::asio::awaitable<std::int64_t> purge_rejected(std::int64_t older_than_hours, int limit);
-  // Claims the payment for one refund (migration 0013): outcome STARTED, IN_PROGRESS,
-  // ALREADY_REFUNDED, NOT_REFUNDABLE or NOT_FOUND.
+  // Claims the payment for one refund (sql/functions/begin_refund.sql): outcome STARTED,
+  // IN_PROGRESS, ALREADY_REFUNDED, NOT_REFUNDABLE or NOT_FOUND.
   boost::asio::awaitable<boost::json::object> begin_refund(std::string payment_id,
                                                            std::int64_t stale_after_seconds);
-  // Drops an unsettled claim (the provider refused).
-  boost::asio::awaitable<void> abort_refund(std::string payment_id);
   // Settles a claimed refund: payment, order, tickets, seats, outbox and audit in one call.
   boost::asio::awaitable<boost::json::object> refund(RefundInput in);
 

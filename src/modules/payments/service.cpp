@@ -1,6 +1,10 @@
 #include "modules/payments/service.hpp"
 
 #include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_to.hpp>
@@ -19,6 +23,7 @@ namespace ticketd::payments {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
+using asio::experimental::awaitable_operators::operator||;
 using core::ApiError;
 using core::ErrorKind;
 using iam::Decision;
@@ -75,8 +80,10 @@ std::string_view utf8_prefix(std::string_view body, std::size_t max) {
   return body.substr(0, n);
 }
 
-// A claimed refund whose caller vanished before settling is taken over after this long (longer
-// than any provider call may take).
+// A provider refund call is given up after kRefundCallTimeout; a claim whose caller did not
+// settle (crashed, failed, timed out) is taken over after kRefundClaimSeconds, well past any
+// call that might still be running: the provider is never asked twice at once.
+constexpr auto kRefundCallTimeout = std::chrono::seconds(20);
 constexpr std::int64_t kRefundClaimSeconds = 60;
 
 // 422 when the request names an amount or currency other than the payment's (SPEC §4: they
@@ -274,8 +281,14 @@ asio::awaitable<std::string> Service::webhook(WebhookRequest request) {
         if (const auto* p = o->if_contains("provider"); p != nullptr && p->is_string()) {
           provider_name = std::string(p->as_string().subview(0, 64));
         }
+        // Unauthenticated text, kept with a rejected request: never a control character or a
+        // cut UTF-8 sequence that would stop the record from being written.
         if (const auto* e = o->if_contains("providerEventId"); e != nullptr && e->is_string()) {
-          event_id = std::string(e->as_string().subview(0, 200));
+          const std::string_view id = utf8_prefix(e->as_string(), 200);
+          if (core::find_control_character(id, core::Chars::kLine) == std::string_view::npos &&
+              is_valid_utf8(id)) {
+            event_id = std::string(id);
+          }
         }
       }
     }
@@ -405,16 +418,18 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
   std::string currency(claim.at("currency").as_string());
   const auto amount = claim.at("amountCents").to_number<std::int64_t>();
   provider_refunds_.with({provider->name()}).inc();
-  std::exception_ptr provider_failure;
-  try {
-    co_await provider->refund(std::move(ref), amount, std::move(currency));
-  } catch (...) {
-    provider_failure = std::current_exception();
-  }
-  if (provider_failure) {
-    // Not refunded: release the claim so the admin can retry now rather than in a minute.
-    co_await repo_.abort_refund(id);
-    std::rethrow_exception(provider_failure);
+  // Named, not temporaries inside co_await (GCC 12; README).
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(executor);
+  deadline.expires_after(kRefundCallTimeout);
+  auto call = provider->refund(std::move(ref), amount, std::move(currency));
+  auto timeout = deadline.async_wait(asio::use_awaitable);
+  // A failure or a timeout keeps the claim: the provider may have refunded even so, and the
+  // claim lapsing is what allows the next attempt (which the provider treats as the same one).
+  const auto answered = co_await (std::move(call) || std::move(timeout));
+  if (answered.index() == 1) {
+    throw core::InfraError(ErrorKind::kUnavailable, "PROVIDER_TIMEOUT",
+                           "provider " + found->provider + " did not answer the refund in time");
   }
   RefundInput in;
   in.payment_id = id;

@@ -139,5 +139,19 @@ TEST(Request, JsonBodyRules) {
   EXPECT_TRUE(vendor.json().is_array());
 }
 
+TEST(Request, ConnectionCloseWinsOverKeepAlive) {
+  auto make = [](unsigned version, std::string_view connection) {
+    bhttp::request<bhttp::string_body> raw{bhttp::verb::get, "/x", version};
+    if (!connection.empty()) raw.set(bhttp::field::connection, connection);
+    return Request(std::move(raw.base()), "127.0.0.1");
+  };
+  EXPECT_TRUE(make(11, "").keep_alive());
+  EXPECT_FALSE(make(11, "close").keep_alive());
+  EXPECT_FALSE(make(11, "close, keep-alive").keep_alive());
+  EXPECT_FALSE(make(11, "keep-alive, Close").keep_alive());
+  EXPECT_FALSE(make(10, "").keep_alive());
+  EXPECT_TRUE(make(10, "Keep-Alive").keep_alive());
+}
+
 }  // namespace
 }  // namespace ticketd::http
