@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ticketd::core {
@@ -59,6 +60,11 @@ class ApiError : public std::exception {
   std::vector<FieldError> details_;
   std::optional<int> retry_after_;
 };
+
+// 404 NOT_FOUND "<resource> not found": the one answer for an absent or invisible resource.
+inline ApiError not_found(std::string_view resource) {
+  return ApiError(ErrorKind::kNotFound, "NOT_FOUND", std::string(resource) + " not found");
+}
 
 // A failure of PostgreSQL, Redis or Kafka, already classified. what() carries the internal detail
 // for the log; the client only ever sees the generic text of its kind.

@@ -5,6 +5,7 @@
 
 #include "core/errors.hpp"
 #include "core/ids.hpp"
+#include "http/params.hpp"
 
 namespace ticketd::http {
 namespace {
@@ -16,11 +17,8 @@ std::int64_t read_int(const Request& req, std::string_view name, std::int64_t fa
   std::int64_t v = 0;
   auto [p, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), v);
   if (ec != std::errc{} || p != raw->data() + raw->size() || v < lo || v > hi) {
-    throw core::ApiError(core::ErrorKind::kUnprocessable, "INVALID_QUERY",
-                         "Invalid query parameter " + std::string(name),
-                         {{"INVALID_QUERY", std::string(name),
-                           std::string(name) + " must be an integer in [" + std::to_string(lo) +
-                               ", " + std::to_string(hi) + "]"}});
+    throw invalid_query(name, std::string(name) + " must be an integer in [" + std::to_string(lo) +
+                                  ", " + std::to_string(hi) + "]");
   }
   return v;
 }
@@ -33,16 +31,6 @@ Page read_page(const Request& req, std::int64_t max_limit, std::int64_t default_
   // Bounded so page * limit never overflows and OFFSET stays sane.
   p.page = read_int(req, "page", 1, 1, 1'000'000);
   return p;
-}
-
-std::string uuid_param(const Request& req, std::string_view name, std::string_view resource) {
-  const auto v = req.param(name);
-  auto id = v ? core::canonical_uuid(*v) : std::nullopt;
-  if (!id) {
-    throw core::ApiError(core::ErrorKind::kNotFound, "NOT_FOUND",
-                         std::string(resource) + " not found");
-  }
-  return std::move(*id);
 }
 
 }  // namespace ticketd::http

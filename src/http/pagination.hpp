@@ -11,7 +11,4 @@ namespace ticketd::http {
 // result is 0 until the caller fills it.
 Page read_page(const Request& req, std::int64_t max_limit = 100, std::int64_t default_limit = 20);
 
-// A path id that is not a UUID answers 404: such a resource cannot exist.
-std::string uuid_param(const Request& req, std::string_view name, std::string_view resource);
-
 }  // namespace ticketd::http

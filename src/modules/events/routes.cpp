@@ -9,6 +9,7 @@
 #include "core/validation.hpp"
 #include "http/envelope.hpp"
 #include "http/pagination.hpp"
+#include "http/params.hpp"
 
 namespace ticketd::events {
 
@@ -130,17 +131,9 @@ std::optional<std::string> query_time(const http::Request& req, std::string_view
   if (!raw) return std::nullopt;
   auto t = core::parse_iso8601(*raw);
   if (!t) {
-    throw core::ApiError(core::ErrorKind::kUnprocessable, "INVALID_QUERY",
-                         "Invalid query parameter " + std::string(name),
-                         {{"INVALID_QUERY", std::string(name), "must be an ISO-8601 date-time"}});
+    throw http::invalid_query(name, "must be an ISO-8601 date-time");
   }
   return core::iso8601(std::chrono::system_clock::time_point(*t));
-}
-
-core::ApiError bad_query(std::string_view name, std::string message) {
-  return core::ApiError(core::ErrorKind::kUnprocessable, "INVALID_QUERY",
-                        "Invalid query parameter " + std::string(name),
-                        {{"INVALID_QUERY", std::string(name), std::move(message)}});
 }
 
 }  // namespace
@@ -191,16 +184,17 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                EventQuery q;
                q.org_id = req.query_param("orgId");
                if (q.org_id && !core::is_uuid(*q.org_id))
-                 throw bad_query("orgId", "must be a UUID");
+                 throw http::invalid_query("orgId", "must be a UUID");
                q.from = query_time(req, "from");
                q.to = query_time(req, "to");
                q.q = req.query_param("q");
-               if (q.q && q.q->size() > 200) throw bad_query("q", "at most 200 characters");
+               if (q.q && q.q->size() > 200)
+                 throw http::invalid_query("q", "at most 200 characters");
                if (q.q && q.q->empty()) q.q.reset();
                q.status = req.query_param("status");
                if (q.status && *q.status != "DRAFT" && *q.status != "PUBLISHED" &&
                    *q.status != "CANCELLED") {
-                 throw bad_query("status", "must be DRAFT, PUBLISHED or CANCELLED");
+                 throw http::invalid_query("status", "must be DRAFT, PUBLISHED or CANCELLED");
                }
                q.limit = page.limit;
                q.offset = (page.page - 1) * page.limit;
@@ -403,17 +397,17 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
             const auto word = rest.substr(0, comma);
             const unsigned bit = status_bit(word);
             if (bit == 0) {
-              throw bad_query("status",
-                              "must be AVAILABLE, RESERVED, SOLD or BLOCKED (comma-separated)");
+              throw http::invalid_query(
+                  "status", "must be AVAILABLE, RESERVED, SOLD or BLOCKED (comma-separated)");
             }
             q.statuses |= bit;
             rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
           }
-          if (q.statuses == 0) throw bad_query("status", "must not be empty");
+          if (q.statuses == 0) throw http::invalid_query("status", "must not be empty");
         }
         q.section = req.query_param("section");
         if (q.section && (q.section->empty() || q.section->size() > 64)) {
-          throw bad_query("section", "a section id or code");
+          throw http::invalid_query("section", "a section id or code");
         }
         if (q.section) {
           if (auto id = core::canonical_uuid(*q.section)) q.section = std::move(*id);

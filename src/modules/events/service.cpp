@@ -16,10 +16,6 @@ using iam::OrgAction;
 
 namespace {
 
-ApiError not_found(std::string_view what) {
-  return ApiError(ErrorKind::kNotFound, "NOT_FOUND", std::string(what) + " not found");
-}
-
 ApiError cancelled() {
   return ApiError(ErrorKind::kConflict, "EVENT_CANCELLED", "The event is cancelled");
 }
@@ -67,7 +63,7 @@ void check_write(const TicketTypeWrite& write, std::string_view missing) {
     case TicketTypeWrite::kCancelled:
       throw cancelled();
     case TicketTypeWrite::kNotFound:
-      throw not_found(missing);
+      throw core::not_found(missing);
   }
 }
 
@@ -81,20 +77,20 @@ bool may_read(const core::Principal* caller, const Event& e) {
 asio::awaitable<std::shared_ptr<const Snapshot>> Service::readable(const core::Principal* caller,
                                                                    std::string event_id) {
   auto snapshot = co_await cache_.get(std::move(event_id));
-  if (!snapshot || !may_read(caller, snapshot->event())) throw not_found("Event");
+  if (!snapshot || !may_read(caller, snapshot->event())) throw core::not_found("Event");
   co_return snapshot;
 }
 
 asio::awaitable<Event> Service::writable(const core::Principal& caller, std::string event_id) {
   auto event = co_await repo_.find(std::move(event_id));
-  if (!event) throw not_found("Event");
+  if (!event) throw core::not_found("Event");
   const auto decision = iam::decide(caller, event->org_id, OrgAction::kWrite);
   if (decision == Decision::kAllow) co_return std::move(*event);
   // A published event is visible to everyone: changing it is forbidden, not hidden.
   if (decision == Decision::kForbidden || event->public_visible()) {
     throw ApiError(ErrorKind::kForbidden, "FORBIDDEN", "Not allowed to change this event");
   }
-  throw not_found("Event");
+  throw core::not_found("Event");
 }
 
 asio::awaitable<void> Service::announce(std::string event_id, std::string type,
@@ -167,7 +163,7 @@ asio::awaitable<std::shared_ptr<const Snapshot>> Service::live_snapshot(
 asio::awaitable<Event> Service::staff_view(const core::Principal& caller, std::string event_id) {
   auto event = co_await repo_.find(std::move(event_id));
   if (!event || iam::decide(caller, event->org_id, OrgAction::kRead) != Decision::kAllow) {
-    throw not_found("Event");
+    throw core::not_found("Event");
   }
   co_return std::move(*event);
 }
@@ -219,7 +215,7 @@ asio::awaitable<Event> Service::patch(const core::Principal& caller, std::string
     case PatchOutcome::kOk:
       break;
     case PatchOutcome::kNotFound:
-      throw not_found("Event");
+      throw core::not_found("Event");
     case PatchOutcome::kInvalidTransition:
       throw ApiError(ErrorKind::kConflict, "INVALID_TRANSITION",
                      "That status change is not allowed (DRAFT → PUBLISHED | CANCELLED, "
@@ -278,7 +274,7 @@ asio::awaitable<TicketType> Service::create_ticket_type(const core::Principal& c
   std::string no_seats;
   co_await announce(event_id, std::move(type), std::move(no_seats));
   auto created = co_await repo_.find_ticket_type(event_id, write.id);
-  if (!created) throw not_found("Ticket type");
+  if (!created) throw core::not_found("Ticket type");
   co_return std::move(*created);
 }
 
@@ -288,7 +284,7 @@ asio::awaitable<TicketType> Service::update_ticket_type(const core::Principal& c
   auto event = co_await writable(caller, event_id);
   if (event.status == "CANCELLED") throw cancelled();
   auto current = co_await repo_.find_ticket_type(event_id, id);
-  if (!current) throw not_found("Ticket type");
+  if (!current) throw core::not_found("Ticket type");
   if (current->kind == "GA" && !p.seats.empty()) {
     throw ApiError(ErrorKind::kUnprocessable, "GA_HAS_NO_SEATS",
                    "A general-admission ticket type is not bound to seats",
@@ -305,7 +301,7 @@ asio::awaitable<TicketType> Service::update_ticket_type(const core::Principal& c
   std::string no_seats;
   co_await announce(event_id, std::move(type), std::move(no_seats));
   auto updated = co_await repo_.find_ticket_type(event_id, id);
-  if (!updated) throw not_found("Ticket type");
+  if (!updated) throw core::not_found("Ticket type");
   co_return std::move(*updated);
 }
 

@@ -45,8 +45,7 @@ void authorize(const core::Principal& caller, std::string_view org_id, OrgAction
       throw core::ApiError(core::ErrorKind::kForbidden, "FORBIDDEN",
                            "Your role does not allow this action");
     case Decision::kNotFound:
-      throw core::ApiError(core::ErrorKind::kNotFound, "NOT_FOUND",
-                           std::string(resource) + " not found");
+      throw core::not_found(resource);
   }
 }
 

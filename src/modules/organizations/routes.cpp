@@ -9,6 +9,7 @@
 #include "core/validation.hpp"
 #include "http/envelope.hpp"
 #include "http/pagination.hpp"
+#include "http/params.hpp"
 
 namespace ticketd::organizations {
 
@@ -78,17 +79,16 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                co_return http::created(req, org_json(org), "Organization created");
              });
 
-  router.add(verb::get, base + "/orgs",
-             [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               const auto& caller = req.require_principal();
-               auto page = http::read_page(req);
-               auto listing =
-                   co_await service.list(caller, page.limit, (page.page - 1) * page.limit);
-               boost::json::array items;
-               for (const auto& o : listing.items) items.push_back(org_json(o));
-               page.total = listing.total;
-               co_return http::list(req, items, page);
-             });
+  router.add(
+      verb::get, base + "/orgs", [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        auto page = http::read_page(req);
+        auto listing = co_await service.list(caller, page.limit, (page.page - 1) * page.limit);
+        boost::json::array items;
+        for (const auto& o : listing.items) items.push_back(org_json(o));
+        page.total = listing.total;
+        co_return http::list(req, items, page);
+      });
 
   router.add(verb::get, base + "/orgs/:orgId",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {

@@ -16,10 +16,6 @@ namespace {
 
 constexpr std::string_view kOrg = "Organization";
 
-ApiError not_found(std::string_view what) {
-  return ApiError(ErrorKind::kNotFound, "NOT_FOUND", std::string(what) + " not found");
-}
-
 void require_user(const core::Principal& caller) {
   if (caller.user_id.empty()) {
     throw ApiError(ErrorKind::kForbidden, "USER_REQUIRED",
@@ -64,15 +60,14 @@ asio::awaitable<Listing<Organization>> Service::list(const core::Principal& call
     out.total = org ? 1 : 0;
     co_return out;
   }
-  auto [items, total] =
-      co_await repo_.list(caller.user_id, caller.is_super_admin(), limit, offset);
+  auto [items, total] = co_await repo_.list(caller.user_id, caller.is_super_admin(), limit, offset);
   co_return Listing<Organization>{std::move(items), total};
 }
 
 asio::awaitable<Organization> Service::get(const core::Principal& caller, std::string org_id) {
   iam::authorize(caller, org_id, OrgAction::kRead, kOrg);
   auto org = co_await repo_.find(org_id);
-  if (!org) throw not_found(kOrg);
+  if (!org) throw core::not_found(kOrg);
   co_return std::move(*org);
 }
 
@@ -108,7 +103,7 @@ asio::awaitable<Member> Service::change_role(const core::Principal& caller, std:
   iam::authorize(caller, org_id, OrgAction::kManage, kOrg);
   auto [outcome, member] =
       co_await repo_.change_role(org_id, std::move(user_id), std::move(role), std::move(actor));
-  if (outcome == ChangeOutcome::kNotMember) throw not_found("Member");
+  if (outcome == ChangeOutcome::kNotMember) throw core::not_found("Member");
   if (outcome == ChangeOutcome::kLastAdmin) {
     throw ApiError(ErrorKind::kConflict, "LAST_ADMIN",
                    "The organization must keep at least one ORG_ADMIN");
@@ -121,7 +116,7 @@ asio::awaitable<void> Service::remove_member(const core::Principal& caller, std:
                                              std::string user_id, Actor actor) {
   iam::authorize(caller, org_id, OrgAction::kManage, kOrg);
   const auto outcome = co_await repo_.remove_member(org_id, user_id, std::move(actor));
-  if (outcome == ChangeOutcome::kNotMember) throw not_found("Member");
+  if (outcome == ChangeOutcome::kNotMember) throw core::not_found("Member");
   if (outcome == ChangeOutcome::kLastAdmin) {
     throw ApiError(ErrorKind::kConflict, "LAST_ADMIN",
                    "The organization must keep at least one ORG_ADMIN");
@@ -156,7 +151,7 @@ asio::awaitable<void> Service::revoke_api_key(const core::Principal& caller, std
   iam::authorize(caller, org_id, OrgAction::kManage, kOrg);
   // The awaited value is named: GCC 12 miscompiles co_await inside a condition.
   const bool revoked = co_await repo_.revoke_api_key(org_id, std::move(key_id), std::move(actor));
-  if (!revoked) throw not_found("API key");
+  if (!revoked) throw core::not_found("API key");
 }
 
 }  // namespace ticketd::organizations

@@ -31,10 +31,6 @@ using iam::OrgAction;
 
 namespace {
 
-ApiError not_found() {
-  return ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Payment not found");
-}
-
 bool is_valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
@@ -191,7 +187,7 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
   auto ctx = co_await repo_.context(user_id, reservation_id);
   const std::string outcome(ctx.at("outcome").as_string());
   if (outcome == "NOT_FOUND") {
-    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Reservation not found");
+    throw core::not_found("Reservation");
   }
   if (outcome == "NOT_ACTIVE") {
     throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
@@ -230,7 +226,7 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
   auto result = co_await repo_.create(std::move(p));
   const std::string created(result.at("outcome").as_string());
   if (created == "NOT_FOUND") {
-    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Reservation not found");
+    throw core::not_found("Reservation");
   }
   if (created == "NOT_ACTIVE" || created == "EXPIRED") {
     throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
@@ -253,10 +249,10 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
 
 asio::awaitable<PaymentRow> Service::visible(const core::Principal& caller, std::string id) {
   auto found = co_await repo_.find(std::move(id));
-  if (!found) throw not_found();
+  if (!found) throw core::not_found("Payment");
   if (iam::decide_owned(caller, found->user_id, found->org_id, OrgAction::kRead) !=
       Decision::kAllow) {
-    throw not_found();
+    throw core::not_found("Payment");
   }
   co_return std::move(*found);
 }
@@ -353,7 +349,7 @@ asio::awaitable<std::string> Service::webhook(WebhookRequest request) {
 asio::awaitable<std::string> Service::simulate(const core::Principal& caller, std::string id,
                                                std::string outcome, core::Actor actor) {
   if (simulated_ == nullptr) {
-    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Route not found");
+    throw core::not_found("Route");
   }
   auto found = co_await visible(caller, std::move(id));
   // Completing a checkout pays: only the payer does it, never staff or a read-only member who
@@ -389,7 +385,7 @@ asio::awaitable<std::string> Service::simulate(const core::Principal& caller, st
 asio::awaitable<std::string> Service::refund(const core::Principal& caller, std::string id,
                                              std::optional<std::string> reason, core::Actor actor) {
   auto found = co_await repo_.find(id);
-  if (!found) throw not_found();
+  if (!found) throw core::not_found("Payment");
   iam::authorize(caller, found->org_id, OrgAction::kManage, "Payment");
   Provider* provider = providers_.find(found->provider);
   if (provider == nullptr) {
@@ -400,7 +396,7 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
   // so a concurrent refund sees it and gets 409 instead of returning the money a second time.
   auto claim = co_await repo_.begin_refund(id, kRefundClaimSeconds);
   const std::string claimed(claim.at("outcome").as_string());
-  if (claimed == "NOT_FOUND") throw not_found();
+  if (claimed == "NOT_FOUND") throw core::not_found("Payment");
   if (claimed != "STARTED") {
     const std::string status(claim.at("status").as_string());
     const char* code = claimed == "IN_PROGRESS"        ? "REFUND_IN_PROGRESS"
@@ -442,7 +438,7 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
   in.reason = std::move(reason);
   auto result = co_await repo_.refund(std::move(in));
   const std::string outcome(result.at("outcome").as_string());
-  if (outcome == "NOT_FOUND") throw not_found();
+  if (outcome == "NOT_FOUND") throw core::not_found("Payment");
   if (outcome != "REFUNDED") {
     const char* code =
         outcome == "ALREADY_REFUNDED" ? "ALREADY_REFUNDED" : "PAYMENT_NOT_REFUNDABLE";

@@ -7,6 +7,7 @@
 #include "core/validation.hpp"
 #include "http/envelope.hpp"
 #include "http/pagination.hpp"
+#include "http/params.hpp"
 
 namespace ticketd::reservations {
 
@@ -176,10 +177,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto status = req.query_param("status");
                if (status && *status != "ACTIVE" && *status != "CONFIRMED" &&
                    *status != "EXPIRED" && *status != "CANCELLED") {
-                 throw core::ApiError(
-                     core::ErrorKind::kUnprocessable, "INVALID_QUERY",
-                     "Invalid query parameter status",
-                     {{"INVALID_QUERY", "status", "ACTIVE, CONFIRMED, EXPIRED or CANCELLED"}});
+                 throw http::invalid_query("status", "ACTIVE, CONFIRMED, EXPIRED or CANCELLED");
                }
                auto listing = co_await service.for_event(caller, event_id, std::move(status),
                                                          page.limit, (page.page - 1) * page.limit);

@@ -25,10 +25,6 @@ namespace {
 
 constexpr int kLockRetries = 3;
 
-ApiError not_found() {
-  return ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Reservation not found");
-}
-
 [[noreturn]] void refuse(const ReserveResult& r, const ReserveRequest& req) {
   switch (r.outcome) {
     case Outcome::kKeyReused:
@@ -37,7 +33,7 @@ ApiError not_found() {
           "This idempotency key was used for a different request",
           {{"IDEMPOTENCY_KEY_REUSED", "idempotencyKey", "use a new key for a different request"}});
     case Outcome::kEventNotFound:
-      throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Event not found");
+      throw core::not_found("Event");
     case Outcome::kNotOnSale: {
       const auto detail = boost::json::parse(r.detail);
       std::string reason(detail.at("reason").as_string());
@@ -197,14 +193,14 @@ asio::awaitable<Reserved> Service::reserve(const core::Principal& caller, Reserv
 
 asio::awaitable<Found> Service::visible(const core::Principal& caller, std::string id, bool write) {
   auto found = co_await repo_.find(std::move(id));
-  if (!found) throw not_found();
+  if (!found) throw core::not_found("Reservation");
   const auto decision = iam::decide_owned(caller, found->user_id, found->org_id,
                                           write ? OrgAction::kWrite : OrgAction::kRead);
   if (decision == Decision::kAllow) co_return std::move(*found);
   if (decision == Decision::kForbidden) {
     throw ApiError(ErrorKind::kForbidden, "FORBIDDEN", "Not allowed to change this reservation");
   }
-  throw not_found();
+  throw core::not_found("Reservation");
 }
 
 asio::awaitable<std::string> Service::get(const core::Principal& caller, std::string id) {
@@ -231,7 +227,7 @@ asio::awaitable<std::string> Service::cancel(const core::Principal& caller, std:
                                              core::Actor actor) {
   auto found = co_await visible(caller, id, true);
   auto result = co_await repo_.cancel(id, actor.request_id, infra::outbox::actor_json_text(actor));
-  if (result.outcome == "NOT_FOUND") throw not_found();
+  if (result.outcome == "NOT_FOUND") throw core::not_found("Reservation");
   if (result.outcome == "NOT_ACTIVE") {
     // The status now, not the one read before the cancel (it may just have expired).
     const auto now = boost::json::parse(result.reservation);

@@ -506,7 +506,7 @@ asio::awaitable<std::shared_ptr<http::sse::Stream>> Fanout::open(std::string eve
   using core::ApiError;
   using core::ErrorKind;
   auto canonical = core::canonical_uuid(event_id);
-  if (!canonical) throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Event not found");
+  if (!canonical) throw core::not_found("Event");
   event_id = std::move(*canonical);
   {
     std::lock_guard lock(mutex_);
@@ -548,7 +548,7 @@ asio::awaitable<std::shared_ptr<http::sse::Stream>> Fanout::open(std::string eve
   }
   if (!current || current->event().status != "PUBLISHED") {
     give_back();
-    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Event not found");
+    throw core::not_found("Event");
   }
 
   http::sse::Limits limits;

@@ -70,10 +70,10 @@ std::optional<std::string> unseal(std::string_view sealed, std::string_view key)
 // The JSON of a ticket or order for its owner or a member of its organization; 404 otherwise,
 // exactly as for an unknown id.
 std::string readable(const core::Principal& caller, std::optional<Owned> found,
-                     const char* not_found) {
+                     std::string_view resource) {
   if (!found || iam::decide_owned(caller, found->user_id, found->org_id, OrgAction::kRead) !=
                     Decision::kAllow) {
-    throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", not_found);
+    throw core::not_found(resource);
   }
   return std::move(found->json);
 }
@@ -189,12 +189,12 @@ asio::awaitable<Finalized> Service::finalize(std::string payment_id, std::string
 
 asio::awaitable<std::string> Service::ticket(const core::Principal& caller, std::string id) {
   auto found = co_await repo_.find_ticket(std::move(id));
-  co_return readable(caller, std::move(found), "Ticket not found");
+  co_return readable(caller, std::move(found), "Ticket");
 }
 
 asio::awaitable<std::string> Service::order(const core::Principal& caller, std::string id) {
   auto found = co_await repo_.find_order(std::move(id));
-  co_return readable(caller, std::move(found), "Order not found");
+  co_return readable(caller, std::move(found), "Order");
 }
 
 asio::awaitable<Page> Service::my_tickets(const core::Principal& caller, std::int64_t limit,
@@ -231,7 +231,7 @@ asio::awaitable<std::string> Service::event_stats(const core::Principal& caller,
                                                   std::string event_id) {
   co_await events_.staff_view(caller, event_id);
   auto stats = co_await repo_.event_stats(std::move(event_id));
-  if (stats.empty()) throw ApiError(ErrorKind::kNotFound, "NOT_FOUND", "Event not found");
+  if (stats.empty()) throw core::not_found("Event");
   co_return stats;
 }
 

@@ -8,6 +8,7 @@
 #include "core/validation.hpp"
 #include "http/envelope.hpp"
 #include "http/pagination.hpp"
+#include "http/params.hpp"
 
 namespace ticketd::venues {
 

@@ -21,7 +21,7 @@ asio::awaitable<Venue> Service::create(const core::Principal& caller, std::strin
 asio::awaitable<Venue> Service::visible(const core::Principal& caller, std::string venue_id,
                                         bool write) {
   auto venue = co_await repo_.find(std::move(venue_id));
-  if (!venue) throw core::ApiError(core::ErrorKind::kNotFound, "NOT_FOUND", "Venue not found");
+  if (!venue) throw core::not_found("Venue");
   iam::authorize(caller, venue->org_id, write ? OrgAction::kWrite : OrgAction::kRead, "Venue");
   co_return std::move(*venue);
 }
@@ -58,7 +58,7 @@ asio::awaitable<Venue> Service::add_sections(const core::Principal& caller, std:
     throw core::ApiError(core::ErrorKind::kUnprocessable, "DUPLICATE_SECTION_CODE",
                          "Section codes already used in this venue", std::move(errors));
   }
-  if (!venue) throw core::ApiError(core::ErrorKind::kNotFound, "NOT_FOUND", "Venue not found");
+  if (!venue) throw core::not_found("Venue");
   co_return std::move(*venue);
 }
 
