@@ -61,6 +61,24 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
   stream.close();
 }
 
+// Writes `res` as the answer to `req` within `timeout`; false when the write failed.
+asio::awaitable<bool> write_response(beast::tcp_stream& stream, const Request& req, Response res,
+                                     bool keep_alive, std::chrono::milliseconds timeout) {
+  bhttp::response<bhttp::string_body> msg{res.status, req.version() == 10 ? 10u : 11u};
+  if (!res.content_type.empty() && res.status != bhttp::status::not_modified) {
+    msg.set(bhttp::field::content_type, res.content_type);
+  }
+  msg.set("X-Request-Id", req.request_id());
+  if (!res.etag.empty()) msg.set(bhttp::field::etag, res.etag);
+  for (auto& [k, v] : res.headers) msg.set(k, v);
+  msg.keep_alive(keep_alive);
+  msg.body() = std::move(res.body);
+  msg.prepare_payload();
+  stream.expires_after(timeout);
+  auto [ec, n] = co_await bhttp::async_write(stream, msg, kTuple);
+  co_return !ec;
+}
+
 template <typename Socket>
 std::string remote_address(const Socket& socket) {
   boost::system::error_code ec;
@@ -228,40 +246,15 @@ asio::awaitable<void> Server::turn_away(tcp::socket socket, core::ApiError err) 
   Request req(bhttp::request_header<>{}, remote_address(stream.socket()));
   Dispatcher::assign_request_id(req);
   Response res = error(req.request_id(), err);
-  bhttp::response<bhttp::string_body> msg{res.status, 11};
-  msg.set(bhttp::field::content_type, res.content_type);
-  msg.set("X-Request-Id", req.request_id());
-  for (auto& [k, v] : res.headers) msg.set(k, v);
-  msg.keep_alive(false);
-  msg.body() = std::move(res.body);
-  msg.prepare_payload();
-  stream.expires_after(kLingerTime);
-  auto [ec, n] = co_await bhttp::async_write(stream, msg, kTuple);
-  if (!ec) co_await linger_close(stream);
-}
-
-asio::awaitable<bool> Server::write(Session& session, const Request& req, Response res,
-                                    bool keep_alive) {
-  bhttp::response<bhttp::string_body> msg{res.status, req.version() == 10 ? 10u : 11u};
-  if (!res.content_type.empty() && res.status != bhttp::status::not_modified) {
-    msg.set(bhttp::field::content_type, res.content_type);
-  }
-  msg.set("X-Request-Id", req.request_id());
-  if (!res.etag.empty()) msg.set(bhttp::field::etag, res.etag);
-  for (auto& [k, v] : res.headers) msg.set(k, v);
-  msg.keep_alive(keep_alive);
-  msg.body() = std::move(res.body);
-  msg.prepare_payload();
-  session.stream.expires_after(options_.write_timeout);
-  auto [ec, n] = co_await bhttp::async_write(session.stream, msg, kTuple);
-  co_return !ec;
+  const bool written = co_await write_response(stream, req, std::move(res), false, kLingerTime);
+  if (written) co_await linger_close(stream);
 }
 
 asio::awaitable<void> Server::reject(Session& session, Request& req, core::ApiError err) {
   if (req.request_id().empty()) Dispatcher::assign_request_id(req);
   Response res = error(req.request_id(), err);
   dispatcher_.observe(req, res);
-  co_await write(session, req, std::move(res), false);
+  co_await write_response(session.stream, req, std::move(res), false, options_.write_timeout);
 }
 
 asio::awaitable<void> Server::run_stream(Session& session, const Request& req, Response res) {
@@ -341,12 +334,13 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
     stream.expires_never();
     // The parser keeps reading the body into its own message; the head is ours from here.
     Request req(std::move(parser.get().base()), session->remote_ip);
-    const auto admission = co_await dispatcher_.admit(req, options_.body_limit);
+    auto admission = co_await dispatcher_.admit(req, options_.body_limit);
     if (admission.answer) {
       // Refused on its head (404, 401, 403, ...): the body, if any, is never read, so the
       // connection cannot carry another request.
       const bool reusable = parser.is_done() && req.keep_alive() && !draining_.load();
-      const bool written = co_await write(*session, req, std::move(*admission.answer), reusable);
+      const bool written = co_await write_response(stream, req, std::move(*admission.answer),
+                                                   reusable, options_.write_timeout);
       session->busy = false;
       if (written && reusable) continue;
       unread = written && !parser.is_done();
@@ -390,7 +384,8 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
       break;
     }
     const bool keep_alive = req.keep_alive() && !draining_.load();
-    const bool written = co_await write(*session, req, std::move(res), keep_alive);
+    const bool written =
+        co_await write_response(stream, req, std::move(res), keep_alive, options_.write_timeout);
     session->busy = false;
     if (!written || !keep_alive) break;
   }

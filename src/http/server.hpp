@@ -67,9 +67,6 @@ class Server {
   // Answers with the error envelope (bad framing, body too large), counted and logged with
   // `req`; the caller closes.
   boost::asio::awaitable<void> reject(Session& session, Request& req, core::ApiError err);
-  // Writes `res` to the connection; false when the write failed.
-  boost::asio::awaitable<bool> write(Session& session, const Request& req, Response res,
-                                     bool keep_alive);
   // Hands the connection to the event stream of `res` until it ends.
   boost::asio::awaitable<void> run_stream(Session& session, const Request& req, Response res);
   // Removes the session and its share of its address's connection count.

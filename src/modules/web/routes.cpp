@@ -46,7 +46,8 @@ http::Response serve(const Served& p) {
 
 void register_routes(http::Router& router) {
   using http::bhttp::verb;
-  auto assets = std::make_shared<std::map<std::string, std::shared_ptr<const Served>, std::less<>>>();
+  auto assets =
+      std::make_shared<std::map<std::string, std::shared_ptr<const Served>, std::less<>>>();
   for (const auto& a : embedded_assets()) assets->emplace(std::string(a.name), page(a));
   auto index_it = assets->find("index.html");
   if (index_it == assets->end()) throw std::logic_error("web/index.html is not embedded");

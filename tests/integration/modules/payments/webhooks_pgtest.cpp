@@ -55,9 +55,8 @@ TEST(RejectedWebhooks, PurgeDeletesOnlyRejectedRowsPastTheRetention) {
   });
   EXPECT_EQ(count("raw_body_bytes = 1048576 AND length(raw_body) = 2048"), 3);
   // In batches of one: the job's loop, bounded per statement.
-  const auto first = rt.run([&]() -> asio::awaitable<std::int64_t> {
-    co_return co_await repo.purge_rejected(72, 1);
-  });
+  const auto first = rt.run(
+      [&]() -> asio::awaitable<std::int64_t> { co_return co_await repo.purge_rejected(72, 1); });
   EXPECT_EQ(first, 1);
   const auto rest = rt.run([&]() -> asio::awaitable<std::int64_t> {
     co_return co_await repo.purge_rejected(72, 1'000);
