@@ -1,8 +1,8 @@
 -- reservation_json() — the current definition (migration 0007, last redefined in 0008; earlier bodies there are history).
 -- Edit this file, never a migration: `ticketd migrate` re-applies it when it changes.
 --
--- The wire shape of a reservation read back from the tables (GET, cancel, expiry).
--- reserve() builds the same shape from what it already holds instead of calling this.
+-- A reservation read back from the tables (GET, cancel, expiry), in the one wire shape of
+-- reservation_json_build().
 CREATE OR REPLACE FUNCTION public.reservation_json(p_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -10,22 +10,16 @@ CREATE OR REPLACE FUNCTION public.reservation_json(p_id uuid)
 AS $function$
 BEGIN
   RETURN (
-    SELECT jsonb_build_object(
-      'id', r.id, 'eventId', r.event_id, 'orgId', r.org_id, 'userId', r.user_id,
-      'status', r.status, 'expiresAt', iso_utc(r.expires_at), 'totalCents', r.total_cents,
-      'currency', r.currency, 'idempotencyKey', r.idempotency_key,
-      'createdAt', iso_utc(r.created_at), 'confirmedAt', iso_utc(r.confirmed_at),
-      'cancelledAt', iso_utc(r.cancelled_at), 'expiredAt', iso_utc(r.expired_at),
-      'items', coalesce((
-        SELECT jsonb_agg(jsonb_build_object(
-                 'id', i.id,
-                 'kind', CASE WHEN i.event_seat_id IS NULL THEN 'GA' ELSE 'SEAT' END,
-                 'eventSeatId', i.event_seat_id, 'seatCode', s.seat_code,
-                 'ticketTypeId', i.ticket_type_id, 'quantity', i.quantity,
-                 'unitPriceCents', i.unit_price_cents, 'unitFeesCents', i.unit_fees_cents)
-               ORDER BY s.section_sort, s.row_sort, s.seat_number, i.ticket_type_id, i.slot)
-        FROM reservation_items i LEFT JOIN event_seats s ON s.id = i.event_seat_id
-        WHERE i.reservation_id = r.id), '[]'::jsonb))
+    SELECT reservation_json_build(
+      r.id, r.event_id, r.org_id, r.user_id, r.status, r.expires_at, r.total_cents, r.currency,
+      r.idempotency_key, r.created_at, r.confirmed_at, r.cancelled_at, r.expired_at,
+      (SELECT jsonb_agg(reservation_item_json_build(i.id, i.event_seat_id, s.seat_code,
+                                                    i.ticket_type_id, i.quantity,
+                                                    i.unit_price_cents, i.unit_fees_cents)
+                        ORDER BY s.section_sort, s.row_sort, s.seat_number, i.ticket_type_id,
+                                 i.slot)
+         FROM reservation_items i LEFT JOIN event_seats s ON s.id = i.event_seat_id
+        WHERE i.reservation_id = r.id))
     FROM reservations r WHERE r.id = p_id);
 END
 $function$;

@@ -202,11 +202,10 @@ BEGIN
       RETURNING id, event_seat_id, ticket_type_id, unit_price_cents, unit_fees_cents
     )
     SELECT count(*),
-           jsonb_agg(jsonb_build_object(
-             'id', i.id, 'kind', 'SEAT', 'eventSeatId', i.event_seat_id, 'seatCode', c.seat_code,
-             'ticketTypeId', i.ticket_type_id, 'quantity', 1,
-             'unitPriceCents', i.unit_price_cents, 'unitFeesCents', i.unit_fees_cents)
-             ORDER BY c.section_sort, c.row_sort, c.seat_number),
+           jsonb_agg(reservation_item_json_build(i.id, i.event_seat_id, c.seat_code,
+                                                 i.ticket_type_id, 1, i.unit_price_cents,
+                                                 i.unit_fees_cents)
+                     ORDER BY c.section_sort, c.row_sort, c.seat_number),
            jsonb_agg(jsonb_build_object('id', c.id, 'status', 'RESERVED',
                                         'reservedUntil', iso_utc(v_expires)))
       INTO v_ok, v_seat_items, o_seats
@@ -243,10 +242,8 @@ BEGIN
       VALUES (v_id, v_ctx.org_id, p_event, v_type.id, v_slot.slot, v_remaining,
               v_type.price_cents, v_type.fees_cents)
       RETURNING id INTO v_item_id;
-      v_ga_items := v_ga_items || jsonb_build_object(
-        'id', v_item_id, 'kind', 'GA', 'eventSeatId', NULL, 'seatCode', NULL,
-        'ticketTypeId', v_type.id, 'quantity', v_remaining,
-        'unitPriceCents', v_type.price_cents, 'unitFeesCents', v_type.fees_cents);
+      v_ga_items := v_ga_items || reservation_item_json_build(
+        v_item_id, NULL, NULL, v_type.id, v_remaining, v_type.price_cents, v_type.fees_cents);
       v_remaining := 0;
     END IF;
     -- Otherwise take units slot by slot in slot order, waiting (bounded) for slots others hold.
@@ -268,10 +265,8 @@ BEGIN
       VALUES (v_id, v_ctx.org_id, p_event, v_type.id, v_slot.slot, v_take,
               v_type.price_cents, v_type.fees_cents)
       RETURNING id INTO v_item_id;
-      v_ga_items := v_ga_items || jsonb_build_object(
-        'id', v_item_id, 'kind', 'GA', 'eventSeatId', NULL, 'seatCode', NULL,
-        'ticketTypeId', v_type.id, 'quantity', v_take,
-        'unitPriceCents', v_type.price_cents, 'unitFeesCents', v_type.fees_cents);
+      v_ga_items := v_ga_items || reservation_item_json_build(
+        v_item_id, NULL, NULL, v_type.id, v_take, v_type.price_cents, v_type.fees_cents);
       v_remaining := v_remaining - v_take;
     END LOOP;
     IF v_remaining > 0 THEN
@@ -287,12 +282,9 @@ BEGIN
 
   -- The shape of reservation_json(), from what is known (created_at is now(), the transaction
   -- start, like the column default).
-  o_reservation := jsonb_build_object(
-    'id', v_id, 'eventId', p_event, 'orgId', v_ctx.org_id, 'userId', p_user,
-    'status', 'ACTIVE', 'expiresAt', iso_utc(v_expires), 'totalCents', v_total,
-    'currency', v_ctx.currency, 'idempotencyKey', p_key, 'createdAt', iso_utc(now()),
-    'confirmedAt', NULL, 'cancelledAt', NULL, 'expiredAt', NULL,
-    'items', coalesce(v_seat_items, '[]'::jsonb) || v_ga_items);
+  o_reservation := reservation_json_build(
+    v_id, p_event, v_ctx.org_id, p_user, 'ACTIVE', v_expires, v_total, v_ctx.currency, p_key,
+    now(), NULL, NULL, NULL, coalesce(v_seat_items, '[]'::jsonb) || v_ga_items);
   o_seats := coalesce(o_seats, '[]'::jsonb);
   PERFORM outbox_append('reservation.created', 'reservation', v_id, NULL,
                         jsonb_build_object('reservation', o_reservation), p_correlation_id,

@@ -2,45 +2,32 @@
 
 #include <boost/json/serialize.hpp>
 
-#include "core/ids.hpp"
-
 namespace ticketd::infra::outbox {
 
 namespace {
 
+// The envelope has one writer, the SQL function (sql/functions/outbox_append.sql): the C++ side
+// only passes the parts.
 constexpr pg::Statement kAppend{"outbox_append", R"sql(
-INSERT INTO outbox_events (id, aggregate_type, aggregate_id, topic, event_type, message_key,
-                           payload, correlation_id)
-VALUES ($1::text::uuid, $2, $3::text::uuid, $4::text, $4::text, $5,
-        jsonb_build_object(
-          'eventId', $1::text, 'type', $4::text,
-          'occurredAt', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-          'version', 1, 'correlationId', NULLIF($6, ''), 'actor', $7::jsonb, 'data', $8::jsonb),
-        NULLIF($6, '')))sql"};
+SELECT outbox_append($1, $2, $3::text::uuid, $4, $5::jsonb, $6, $7::jsonb)::text)sql"};
 
 }  // namespace
 
-boost::json::object actor_json(const core::Actor& actor) {
+std::string actor_json_text(const core::Actor& actor) {
   boost::json::object o;
   o["userId"] =
       actor.user_id.empty() ? boost::json::value(nullptr) : boost::json::value(actor.user_id);
   o["apiKeyId"] =
       actor.api_key_id.empty() ? boost::json::value(nullptr) : boost::json::value(actor.api_key_id);
-  return o;
-}
-
-std::string actor_json_text(const core::Actor& actor) {
-  return boost::json::serialize(actor_json(actor));
+  return boost::json::serialize(o);
 }
 
 boost::asio::awaitable<std::string> append(pg::Tx& tx, const Event& event,
                                            const core::Actor& actor) {
-  std::string id = core::new_uuid();
-  pg::Params params(id, event.aggregate_type, event.aggregate_id, event.topic,
-                    event.key.empty() ? event.aggregate_id : event.key, actor.request_id,
-                    boost::json::serialize(actor_json(actor)), boost::json::serialize(event.data));
-  co_await tx.query(kAppend, params);
-  co_return id;
+  pg::Params params(event.topic, event.aggregate_type, event.aggregate_id, event.key,
+                    boost::json::serialize(event.data), actor.request_id, actor_json_text(actor));
+  pg::Result result = co_await tx.query(kAppend, params);
+  co_return result.string(0, 0);
 }
 
 }  // namespace ticketd::infra::outbox

@@ -1,9 +1,10 @@
 #pragma once
-// Writing outbox rows (SPEC §10) inside the transaction of the state change they describe: the
-// only entry point takes a pg::Tx, so an event cannot be written outside one (invariant 4).
-// The Kafka value is built here once, in the standard envelope
-// {eventId, type, occurredAt, version, correlationId, actor, data}; occurredAt is the database
-// clock. workers/outbox_publisher sends the stored payload as is.
+// Writing outbox rows inside the transaction of the state change they describe: the only entry
+// point takes a pg::Tx, so an event cannot be written outside the change it reports.
+// The Kafka value, the envelope {eventId, type, occurredAt, version, correlationId, actor, data},
+// is built by the SQL function outbox_append (sql/functions/outbox_append.sql), which the SQL
+// functions call too: one writer. occurredAt is the database clock. workers/outbox_publisher
+// sends the stored payload as is.
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <string>
@@ -21,9 +22,8 @@ struct Event {
   boost::json::object data;
 };
 
-// {"userId": ..., "apiKeyId": ...} with nulls for what is absent: the envelope's `actor`.
-boost::json::object actor_json(const core::Actor& actor);
-// The same, serialized: for SQL functions that take the actor as a jsonb parameter.
+// {"userId": ..., "apiKeyId": ...} with nulls for what is absent, serialized: the envelope's
+// `actor`, for the SQL functions that take it as a jsonb parameter.
 std::string actor_json_text(const core::Actor& actor);
 
 // Inserts one row; returns its id (the envelope's eventId). The actor's request id becomes the
