@@ -276,9 +276,9 @@ asio::awaitable<bool> PaymentSucceededConsumer::process(Message message) {
         latency_.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         outcomes_
-            .with({done->action == "ISSUE"             ? "issued"
-                   : done->action == "REFUND_REQUIRED" ? "refund_required"
-                                                       : "noop"})
+            .with({done->action == tickets::Finalization::kIssue            ? "issued"
+                   : done->action == tickets::Finalization::kRefundRequired ? "refund_required"
+                                                                            : "noop"})
             .inc();
         co_return true;
       }

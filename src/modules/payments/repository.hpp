@@ -1,10 +1,13 @@
 #pragma once
-// SQL of payments: each state change is one server-side function (migrations 0010, 0013)
-// returning a JSON verdict, so the decision and its outbox rows commit together.
+// SQL of payments: each state change is one server-side function (sql/functions/) returning a
+// JSON verdict, so the decision and its outbox rows commit together. The statements pick the
+// verdict's fields apart in SQL; the service gets typed outcomes (core::outcome_of: a word the
+// C++ does not know fails loudly) and the payment's rendered JSON, never a JSON tree to re-read.
 #include <boost/asio/awaitable.hpp>
-#include <boost/json/object.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "infra/pg/pool.hpp"
 
@@ -65,25 +68,72 @@ struct RefundInput {
   std::optional<std::string> reason;
 };
 
+// What payment_context() (before the provider is called) and create_payment() (after) decide
+// about paying a reservation.
+enum class Checkout { kOk, kCreated, kExisting, kNotFound, kNotActive, kExpired };
+
+struct CheckoutResult {
+  Checkout outcome = Checkout::kNotFound;
+  std::string reservation_status;  // kNotActive, kExpired
+  // kOk: what to charge; kCreated / kExisting: what the payment charges.
+  std::int64_t amount_cents = 0;
+  std::string currency;
+  std::string payment_json;  // kCreated / kExisting: the payment as the API renders it
+};
+
+// process_webhook()'s answer: the webhook response body (without the internal reason) and how
+// the delivery was counted.
+struct WebhookResult {
+  bool duplicate = false;
+  bool processed = false;
+  std::string answer_json;
+};
+
+enum class RefundOutcome {
+  kStarted,   // begin_refund: the claim is ours, call the provider
+  kRefunded,  // refund_payment: settled
+  kInProgress,
+  kAlreadyRefunded,
+  kNotRefundable,
+  kNotFound,
+};
+
+struct RefundClaim {
+  RefundOutcome outcome = RefundOutcome::kNotFound;
+  std::string status;        // the payment's status when refused
+  std::string provider_ref;  // kStarted: what to refund at the provider
+  std::int64_t amount_cents = 0;
+  std::string currency;
+};
+
+struct RefundResult {
+  RefundOutcome outcome = RefundOutcome::kNotFound;
+  std::string payment_json;  // kRefunded
+  std::string event_id;
+  std::vector<std::string> released_seats;
+};
+
 class Repository {
  public:
   explicit Repository(infra::pg::Pool& pool) : pool_(pool) {}
 
-  boost::asio::awaitable<boost::json::object> context(std::string user_id,
-                                                      std::string reservation_id);
-  boost::asio::awaitable<boost::json::object> create(NewPayment p);
+  // kOk, kExisting, kNotFound, kNotActive or kExpired.
+  boost::asio::awaitable<CheckoutResult> context(std::string user_id, std::string reservation_id);
+  // kCreated, kExisting, kNotFound, kNotActive or kExpired.
+  boost::asio::awaitable<CheckoutResult> create(NewPayment p);
   boost::asio::awaitable<std::optional<PaymentRow>> find(std::string id);
-  boost::asio::awaitable<boost::json::object> process_webhook(WebhookInput in);
+  boost::asio::awaitable<WebhookResult> process_webhook(WebhookInput in);
   boost::asio::awaitable<void> record_rejected(RejectedWebhook webhook);
   // Deletes up to `limit` REJECTED webhook rows received more than `older_than_hours` ago;
   // returns how many.
   boost::asio::awaitable<std::int64_t> purge_rejected(std::int64_t older_than_hours, int limit);
-  // Claims the payment for one refund (sql/functions/begin_refund.sql): outcome STARTED,
-  // IN_PROGRESS, ALREADY_REFUNDED, NOT_REFUNDABLE or NOT_FOUND.
-  boost::asio::awaitable<boost::json::object> begin_refund(std::string payment_id,
-                                                           std::int64_t stale_after_seconds);
+  // Claims the payment for one refund (sql/functions/begin_refund.sql): kStarted, kInProgress,
+  // kAlreadyRefunded, kNotRefundable or kNotFound.
+  boost::asio::awaitable<RefundClaim> begin_refund(std::string payment_id,
+                                                   std::int64_t stale_after_seconds);
   // Settles a claimed refund: payment, order, tickets, seats, outbox and audit in one call.
-  boost::asio::awaitable<boost::json::object> refund(RefundInput in);
+  // kRefunded, kAlreadyRefunded, kNotRefundable or kNotFound.
+  boost::asio::awaitable<RefundResult> refund(RefundInput in);
 
  private:
   infra::pg::Pool& pool_;

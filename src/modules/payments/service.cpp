@@ -82,8 +82,43 @@ std::string_view utf8_prefix(std::string_view body, std::size_t max) {
 constexpr auto kRefundCallTimeout = std::chrono::seconds(20);
 constexpr std::int64_t kRefundClaimSeconds = 60;
 
-// 422 when the request names an amount or currency other than the payment's (SPEC §4: they
-// must match when given, also when the answer is the reservation's existing payment).
+// The refusals of paying a reservation: 404 for one that is not the caller's, 409 for one no
+// longer payable. kOk, kCreated and kExisting return.
+void refuse_checkout(const CheckoutResult& r) {
+  switch (r.outcome) {
+    case Checkout::kOk:
+    case Checkout::kCreated:
+    case Checkout::kExisting:
+      return;
+    case Checkout::kNotFound:
+      throw core::not_found("Reservation");
+    case Checkout::kNotActive:
+      throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
+                     "The reservation is no longer active",
+                     {{"RESERVATION_NOT_ACTIVE", "reservationId",
+                       "the reservation is " + r.reservation_status}});
+    case Checkout::kExpired:
+      throw ApiError(ErrorKind::kConflict, "RESERVATION_EXPIRED", "The reservation has expired",
+                     {{"RESERVATION_EXPIRED", "reservationId", "make a new reservation"}});
+  }
+}
+
+// 422 when the request names an amount or currency other than the payment's (they must match
+// when given, also when the answer is the reservation's existing payment).
+// 404 or 409 for a refund that cannot go ahead; `status` is the payment's, when known.
+[[noreturn]] void refuse_refund(RefundOutcome outcome, const std::string& status) {
+  if (outcome == RefundOutcome::kNotFound) throw core::not_found("Payment");
+  const char* code = outcome == RefundOutcome::kInProgress        ? "REFUND_IN_PROGRESS"
+                     : outcome == RefundOutcome::kAlreadyRefunded ? "ALREADY_REFUNDED"
+                                                                  : "PAYMENT_NOT_REFUNDABLE";
+  throw ApiError(ErrorKind::kConflict, code,
+                 outcome == RefundOutcome::kInProgress ? "A refund of this payment is in progress"
+                                                       : "The payment cannot be refunded",
+                 {{code, "paymentId",
+                   status.empty() ? "the payment cannot be refunded in its state"
+                                  : "the payment is " + status}});
+}
+
 void check_amount(const CreateRequest& request, std::int64_t amount_cents,
                   const std::string& currency) {
   std::vector<core::FieldError> mismatch;
@@ -184,34 +219,19 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
   }
   std::string user_id = caller.user_id;
   std::string reservation_id = request.reservation_id;
-  auto ctx = co_await repo_.context(user_id, reservation_id);
-  const std::string outcome(ctx.at("outcome").as_string());
-  if (outcome == "NOT_FOUND") {
-    throw core::not_found("Reservation");
-  }
-  if (outcome == "NOT_ACTIVE") {
-    throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
-                   "The reservation is no longer active",
-                   {{"RESERVATION_NOT_ACTIVE", "reservationId",
-                     "the reservation is " + std::string(ctx.at("status").as_string())}});
-  }
-  if (outcome == "EXPIRED") {
-    throw ApiError(ErrorKind::kConflict, "RESERVATION_EXPIRED", "The reservation has expired",
-                   {{"RESERVATION_EXPIRED", "reservationId", "make a new reservation"}});
-  }
-  if (outcome == "EXISTING") {
+  CheckoutResult ctx = co_await repo_.context(user_id, reservation_id);
+  refuse_checkout(ctx);
+  if (ctx.outcome == Checkout::kExisting) {
     // The existing payment is the answer only if it is what the caller asked to pay.
-    const auto& existing = ctx.at("payment").as_object();
-    check_amount(request, existing.at("amountCents").to_number<std::int64_t>(),
-                 std::string(existing.at("currency").as_string()));
+    check_amount(request, ctx.amount_cents, ctx.currency);
     created_.with({"existing"}).inc();
-    co_return Created{false, json::serialize(ctx.at("payment"))};
+    co_return Created{false, std::move(ctx.payment_json)};
   }
   IntentRequest intent_request;
   intent_request.payment_id = core::new_uuid();
   intent_request.reservation_id = request.reservation_id;
-  intent_request.amount_cents = ctx.at("amountCents").to_number<std::int64_t>();
-  intent_request.currency = std::string(ctx.at("currency").as_string());
+  intent_request.amount_cents = ctx.amount_cents;
+  intent_request.currency = ctx.currency;
   check_amount(request, intent_request.amount_cents, intent_request.currency);
   const std::string payment_id = intent_request.payment_id;
   auto intent = co_await provider->create_intent(std::move(intent_request));
@@ -223,28 +243,18 @@ asio::awaitable<Created> Service::create(const core::Principal& caller, CreateRe
   p.provider_ref = std::move(intent.provider_ref);
   p.checkout_url = std::move(intent.checkout_url);
   p.correlation_id = actor.request_id;
-  auto result = co_await repo_.create(std::move(p));
-  const std::string created(result.at("outcome").as_string());
-  if (created == "NOT_FOUND") {
-    throw core::not_found("Reservation");
-  }
-  if (created == "NOT_ACTIVE" || created == "EXPIRED") {
-    throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
-                   "The reservation is no longer active",
-                   {{"RESERVATION_NOT_ACTIVE", "reservationId", "make a new reservation"}});
-  }
-  if (created == "EXISTING") {
-    const auto& existing = result.at("payment").as_object();
-    check_amount(request, existing.at("amountCents").to_number<std::int64_t>(),
-                 std::string(existing.at("currency").as_string()));
-  }
-  created_.with({created == "CREATED" ? "created" : "existing"}).inc();
-  if (created == "CREATED") {
+  CheckoutResult result = co_await repo_.create(std::move(p));
+  refuse_checkout(result);
+  const bool created = result.outcome == Checkout::kCreated;
+  // Another request paid for the reservation meanwhile: its payment must be what we asked.
+  if (!created) check_amount(request, result.amount_cents, result.currency);
+  created_.with({created ? "created" : "existing"}).inc();
+  if (created) {
     core::log::info("payment created", {{"paymentId", payment_id},
                                         {"reservationId", request.reservation_id},
                                         {"requestId", actor.request_id}});
   }
-  co_return Created{created == "CREATED", json::serialize(result.at("payment"))};
+  co_return Created{created, std::move(result.payment_json)};
 }
 
 asio::awaitable<PaymentRow> Service::visible(const core::Principal& caller, std::string id) {
@@ -338,12 +348,12 @@ asio::awaitable<std::string> Service::webhook(WebhookRequest request) {
   in.raw_body = storable(request.raw_body);
   in.headers_json = request.headers_json;
   in.correlation_id = request.correlation_id;
-  auto result = co_await repo_.process_webhook(std::move(in));
-  const bool duplicate = result.at("duplicate").as_bool();
-  const bool processed = result.at("processed").as_bool();
-  webhooks_.with({duplicate ? "duplicate" : processed ? "processed" : "ignored"}).inc();
-  result.erase("reason");
-  co_return json::serialize(result);
+  WebhookResult result = co_await repo_.process_webhook(std::move(in));
+  webhooks_.with({result.duplicate   ? "duplicate"
+                  : result.processed ? "processed"
+                                     : "ignored"})
+      .inc();
+  co_return std::move(result.answer_json);
 }
 
 asio::awaitable<std::string> Service::simulate(const core::Principal& caller, std::string id,
@@ -394,25 +404,14 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
   }
   // One caller at a time reaches the provider: the claim is taken under the payment's row lock,
   // so a concurrent refund sees it and gets 409 instead of returning the money a second time.
-  auto claim = co_await repo_.begin_refund(id, kRefundClaimSeconds);
-  const std::string claimed(claim.at("outcome").as_string());
-  if (claimed == "NOT_FOUND") throw core::not_found("Payment");
-  if (claimed != "STARTED") {
-    const std::string status(claim.at("status").as_string());
-    const char* code = claimed == "IN_PROGRESS"        ? "REFUND_IN_PROGRESS"
-                       : claimed == "ALREADY_REFUNDED" ? "ALREADY_REFUNDED"
-                                                       : "PAYMENT_NOT_REFUNDABLE";
-    throw ApiError(ErrorKind::kConflict, code,
-                   claimed == "IN_PROGRESS" ? "A refund of this payment is in progress"
-                                            : "The payment cannot be refunded",
-                   {{code, "paymentId", "the payment is " + status}});
-  }
+  RefundClaim claim = co_await repo_.begin_refund(id, kRefundClaimSeconds);
+  if (claim.outcome != RefundOutcome::kStarted) refuse_refund(claim.outcome, claim.status);
   // The provider returns the money first; a crash before the settlement leaves a claim that
   // lapses after kRefundClaimSeconds, and the next refund call completes it (providers treat a
   // repeated refund of one charge as one).
-  std::string ref(claim.at("providerRef").as_string());
-  std::string currency(claim.at("currency").as_string());
-  const auto amount = claim.at("amountCents").to_number<std::int64_t>();
+  std::string ref = std::move(claim.provider_ref);
+  std::string currency = std::move(claim.currency);
+  const std::int64_t amount = claim.amount_cents;
   provider_refunds_.with({provider->name()}).inc();
   // Named, not temporaries inside co_await (GCC 12; README).
   auto executor = co_await asio::this_coro::executor;
@@ -436,28 +435,19 @@ asio::awaitable<std::string> Service::refund(const core::Principal& caller, std:
   in.request_id = actor.request_id;
   if (!actor.ip.empty()) in.ip = actor.ip;
   in.reason = std::move(reason);
-  auto result = co_await repo_.refund(std::move(in));
-  const std::string outcome(result.at("outcome").as_string());
-  if (outcome == "NOT_FOUND") throw core::not_found("Payment");
-  if (outcome != "REFUNDED") {
-    const char* code =
-        outcome == "ALREADY_REFUNDED" ? "ALREADY_REFUNDED" : "PAYMENT_NOT_REFUNDABLE";
-    throw ApiError(ErrorKind::kConflict, code, "The payment cannot be refunded",
-                   {{code, "paymentId", "the payment cannot be refunded in its state"}});
-  }
+  RefundResult result = co_await repo_.refund(std::move(in));
+  if (result.outcome != RefundOutcome::kRefunded) refuse_refund(result.outcome, "");
   refunds_.inc();
   core::log::info("payment refunded",
                   {{"paymentId", id}, {"orgId", found->org_id}, {"requestId", actor.request_id}});
-  const auto seats = json::value_to<std::vector<std::string>>(result.at("seats"));
-  if (!seats.empty()) {
-    std::string seats_json = events::Service::seat_statuses(seats, "AVAILABLE");
-    std::string event_id(result.at("eventId").as_string());
+  if (!result.released_seats.empty()) {
+    std::string seats_json = events::Service::seat_statuses(result.released_seats, "AVAILABLE");
     std::string type = "payment.refunded";
     std::string none;
-    co_await events_.seats_changed(std::move(event_id), std::move(type), std::move(none),
+    co_await events_.seats_changed(std::move(result.event_id), std::move(type), std::move(none),
                                    std::move(seats_json));
   }
-  co_return json::serialize(result.at("payment"));
+  co_return std::move(result.payment_json);
 }
 
 asio::awaitable<std::int64_t> Service::purge_rejected_webhooks(std::chrono::hours retention,

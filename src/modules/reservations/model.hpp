@@ -52,9 +52,12 @@ struct Found {
   std::string json;
 };
 
+enum class CancelOutcome { kCancelled, kAlreadyCancelled, kNotActive, kNotFound };
+
 struct Cancelled {
-  std::string outcome;  // CANCELLED, ALREADY_CANCELLED, NOT_ACTIVE, NOT_FOUND
-  std::string reservation;
+  CancelOutcome outcome = CancelOutcome::kNotFound;
+  std::string reservation;  // its JSON, unless kNotFound
+  std::string status;       // the reservation's status after the call
   std::vector<std::string> released_seats;
 };
 

@@ -2,6 +2,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_to.hpp>
 
 #include "core/outcome.hpp"
 #include "infra/pg/array.hpp"
@@ -10,6 +11,7 @@
 namespace ticketd::reservations {
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 using infra::pg::ArrayLiteral;
 using infra::pg::Params;
 using infra::pg::Statement;
@@ -60,8 +62,16 @@ LIMIT $3 OFFSET $4)sql"};
 constexpr Statement kCountForEvent{"reservation_count_for_event", R"sql(
 SELECT count(*) FROM reservations WHERE event_id = $1 AND ($2::text IS NULL OR status = $2))sql"};
 
-constexpr Statement kCancel{"reservation_cancel",
-                            "SELECT cancel_reservation($1, $2, $3::jsonb)::text"};
+constexpr core::OutcomeTable<CancelOutcome, 4> kCancelOutcomes{
+    {{"CANCELLED", CancelOutcome::kCancelled},
+     {"ALREADY_CANCELLED", CancelOutcome::kAlreadyCancelled},
+     {"NOT_ACTIVE", CancelOutcome::kNotActive},
+     {"NOT_FOUND", CancelOutcome::kNotFound}}};
+
+constexpr Statement kCancel{"reservation_cancel", R"sql(
+SELECT v->>'outcome', coalesce((v->'reservation')::text, ''),
+       coalesce(v->'reservation'->>'status', ''), coalesce(v->'seats', '[]')::text
+FROM cancel_reservation($1, $2, $3::jsonb) v)sql"};
 
 constexpr Statement kExpire{"reservation_expire", "SELECT expire_reservations($1, $2)::text"};
 
@@ -69,15 +79,6 @@ std::string id_array(const std::vector<std::string>& ids) {
   ArrayLiteral a;
   for (const auto& id : ids) a.add(id);
   return std::move(a).str();
-}
-
-std::vector<std::string> strings(const boost::json::value& v) {
-  std::vector<std::string> out;
-  if (!v.is_array()) return out;
-  for (const auto& x : v.as_array()) {
-    if (x.is_string()) out.emplace_back(x.as_string());
-  }
-  return out;
 }
 
 // The reservation JSON of each row (column 0; column 1 is count(*) OVER (), see page_total).
@@ -158,13 +159,11 @@ asio::awaitable<Cancelled> Repository::cancel(std::string id, std::string correl
                                               std::string actor_json) {
   Params params(id, correlation_id, actor_json);
   auto r = co_await pool_.query(kCancel, params);
-  const auto v = boost::json::parse(r.text(0, 0));
   Cancelled out;
-  out.outcome = std::string(v.at("outcome").as_string());
-  if (const auto* res = v.as_object().if_contains("reservation")) {
-    out.reservation = boost::json::serialize(*res);
-  }
-  if (const auto* seats = v.as_object().if_contains("seats")) out.released_seats = strings(*seats);
+  out.outcome = core::outcome_of(r.text(0, 0), kCancelOutcomes, "cancel_reservation()");
+  out.reservation = r.string(0, 1);
+  out.status = r.string(0, 2);
+  out.released_seats = json::value_to<std::vector<std::string>>(json::parse(r.text(0, 3)));
   co_return out;
 }
 
@@ -176,7 +175,8 @@ asio::awaitable<std::vector<Expired>> Repository::expire(int batch, std::string 
   for (const auto& x : v.as_array()) {
     const auto& o = x.as_object();
     out.push_back(Expired{std::string(o.at("reservationId").as_string()),
-                          std::string(o.at("eventId").as_string()), strings(o.at("seats"))});
+                          std::string(o.at("eventId").as_string()),
+                          json::value_to<std::vector<std::string>>(o.at("seats"))});
   }
   co_return out;
 }

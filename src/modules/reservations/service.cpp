@@ -227,20 +227,23 @@ asio::awaitable<std::string> Service::cancel(const core::Principal& caller, std:
                                              core::Actor actor) {
   auto found = co_await visible(caller, id, true);
   auto result = co_await repo_.cancel(id, actor.request_id, infra::outbox::actor_json_text(actor));
-  if (result.outcome == "NOT_FOUND") throw core::not_found("Reservation");
-  if (result.outcome == "NOT_ACTIVE") {
-    // The status now, not the one read before the cancel (it may just have expired).
-    const auto now = boost::json::parse(result.reservation);
-    throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
-                   "Only an active reservation can be cancelled",
-                   {{"RESERVATION_NOT_ACTIVE", "status",
-                     "the reservation is " + std::string(now.at("status").as_string())}});
-  }
-  if (result.outcome == "CANCELLED") {
-    std::string type = "reservation.cancelled";
-    std::string seats = events::Service::seat_statuses(result.released_seats, "AVAILABLE");
-    co_await events_.seats_changed(found.event_id, std::move(type), std::move(id),
-                                   std::move(seats));
+  switch (result.outcome) {
+    case CancelOutcome::kNotFound:
+      throw core::not_found("Reservation");
+    case CancelOutcome::kNotActive:
+      // The status now, not the one read before the cancel (it may just have expired).
+      throw ApiError(ErrorKind::kConflict, "RESERVATION_NOT_ACTIVE",
+                     "Only an active reservation can be cancelled",
+                     {{"RESERVATION_NOT_ACTIVE", "status", "the reservation is " + result.status}});
+    case CancelOutcome::kCancelled: {
+      std::string type = "reservation.cancelled";
+      std::string seats = events::Service::seat_statuses(result.released_seats, "AVAILABLE");
+      co_await events_.seats_changed(found.event_id, std::move(type), std::move(id),
+                                     std::move(seats));
+      break;
+    }
+    case CancelOutcome::kAlreadyCancelled:
+      break;  // cancelling twice answers the cancelled reservation
   }
   co_return std::move(result.reservation);
 }

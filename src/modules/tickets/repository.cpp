@@ -1,7 +1,9 @@
 #include "modules/tickets/repository.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/value_to.hpp>
 
+#include "core/outcome.hpp"
 #include "infra/pg/array.hpp"
 
 namespace ticketd::tickets {
@@ -25,9 +27,26 @@ ON CONFLICT (org_id) DO NOTHING
 RETURNING 1)sql"};
 constexpr Statement kOrgExists{"ticket_key_org_exists",
                                "SELECT 1 FROM organizations WHERE id = $1"};
-constexpr Statement kBegin{"finalize_begin", "SELECT finalize_payment_begin($1, $2)::text"};
-constexpr Statement kIssue{"finalize_issue",
-                           "SELECT finalize_payment_issue($1, $2::uuid[], $3::text[], $4)::text"};
+constexpr core::OutcomeTable<Finalization, 4> kFinalizations{
+    {{"ISSUE", Finalization::kIssue},
+     {"REFUND_REQUIRED", Finalization::kRefundRequired},
+     {"NOOP", Finalization::kNoop},
+     {"MISSING", Finalization::kMissing}}};
+constexpr core::OutcomeTable<CheckIn, 5> kCheckIns{
+    {{"CHECKED_IN", CheckIn::kCheckedIn},
+     {"ALREADY_CHECKED_IN", CheckIn::kAlreadyCheckedIn},
+     {"WRONG_EVENT", CheckIn::kWrongEvent},
+     {"NOT_ISSUED", CheckIn::kNotIssued},
+     {"NOT_FOUND", CheckIn::kNotFound}}};
+
+constexpr Statement kBegin{"finalize_begin", R"sql(
+SELECT v->>'action', coalesce(v->>'reason', ''), coalesce(v->>'orgId', ''),
+       coalesce(v->>'eventId', ''), coalesce((v->>'units')::int, 0)
+FROM finalize_payment_begin($1, $2) v)sql"};
+constexpr Statement kIssue{"finalize_issue", R"sql(
+SELECT v->>'orderId', v->>'eventId', v->>'reservationId', (v->>'tickets')::int,
+       coalesce(v->'seats', '[]')::text
+FROM finalize_payment_issue($1, $2::uuid[], $3::text[], $4) v)sql"};
 constexpr Statement kFindTicket{"ticket_find",
                                 "SELECT user_id, org_id, ticket_json(id)::text FROM tickets "
                                 "WHERE id = $1"};
@@ -111,11 +130,10 @@ SELECT jsonb_build_object(
     WHERE tt.event_id = e.id), '[]'::jsonb))::text
 FROM events e WHERE e.id = $1)sql"};
 
-constexpr Statement kCheckIn{"ticket_check_in", "SELECT check_in_ticket($1, $2, $3, $4)::text"};
-
-boost::json::object object_of(const infra::pg::Result& r) {
-  return boost::json::parse(r.text(0, 0)).as_object();
-}
+constexpr Statement kCheckIn{"ticket_check_in", R"sql(
+SELECT v->>'outcome', coalesce((v->'ticket')::text, ''), coalesce(v->>'checkedInAt', ''),
+       coalesce(v->>'status', '')
+FROM check_in_ticket($1, $2, $3, $4) v)sql"};
 
 }  // namespace
 
@@ -135,17 +153,19 @@ asio::awaitable<bool> Repository::insert_key(std::string org_id, StoredKey key) 
   co_return !e.empty();
 }
 
-asio::awaitable<boost::json::object> Repository::finalize(std::string payment_id,
-                                                          std::string correlation_id,
-                                                          const Minter& mint) {
-  auto body = [&](Tx& tx) -> asio::awaitable<boost::json::object> {
+asio::awaitable<FinalizeResult> Repository::finalize(std::string payment_id,
+                                                     std::string correlation_id,
+                                                     const Minter& mint) {
+  auto body = [&](Tx& tx) -> asio::awaitable<FinalizeResult> {
     Params begin(payment_id, correlation_id);
     auto b = co_await tx.query(kBegin, begin);
-    auto verdict = object_of(b);
-    if (verdict.at("action").as_string() != "ISSUE") co_return verdict;
-    std::string org_id(verdict.at("orgId").as_string());
-    std::string event_id(verdict.at("eventId").as_string());
-    const int units = static_cast<int>(verdict.at("units").to_number<std::int64_t>());
+    FinalizeResult out;
+    out.action = core::outcome_of(b.text(0, 0), kFinalizations, "finalize_payment_begin()");
+    out.reason = b.string(0, 1);
+    if (out.action != Finalization::kIssue) co_return out;
+    std::string org_id = b.string(0, 2);
+    std::string event_id = b.string(0, 3);
+    const int units = static_cast<int>(b.int64(0, 4));
     auto minted = co_await mint(std::move(org_id), std::move(event_id), units);
     ArrayLiteral ids, codes;
     for (const auto& [id, code] : minted) {
@@ -154,9 +174,13 @@ asio::awaitable<boost::json::object> Repository::finalize(std::string payment_id
     }
     Params issue(payment_id, std::move(ids).str(), std::move(codes).str(), correlation_id);
     auto i = co_await tx.query(kIssue, issue);
-    auto issued = object_of(i);
-    for (auto& [k, v] : issued) verdict[k] = v;
-    co_return verdict;
+    out.order_id = i.string(0, 0);
+    out.event_id = i.string(0, 1);
+    out.reservation_id = i.string(0, 2);
+    out.tickets = static_cast<int>(i.int64(0, 3));
+    out.sold_seats =
+        boost::json::value_to<std::vector<std::string>>(boost::json::parse(i.text(0, 4)));
+    co_return out;
   };
   auto result = co_await pool_.transact(body);
   co_return result;
@@ -216,11 +240,16 @@ asio::awaitable<std::string> Repository::event_stats(std::string event_id) {
   co_return r.empty() ? std::string() : r.string(0, 0);
 }
 
-asio::awaitable<boost::json::object> Repository::check_in(std::string ticket_id, std::string code,
-                                                          std::string event_id, bool signature_ok) {
+asio::awaitable<CheckInResult> Repository::check_in(std::string ticket_id, std::string code,
+                                                    std::string event_id, bool signature_ok) {
   Params params(ticket_id, code, event_id, signature_ok);
   auto r = co_await pool_.query(kCheckIn, params);
-  co_return object_of(r);
+  CheckInResult out;
+  out.outcome = core::outcome_of(r.text(0, 0), kCheckIns, "check_in_ticket()");
+  out.ticket_json = r.string(0, 1);
+  out.checked_in_at = r.string(0, 2);
+  out.status = r.string(0, 3);
+  co_return out;
 }
 
 }  // namespace ticketd::tickets

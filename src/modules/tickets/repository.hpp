@@ -1,7 +1,6 @@
 #pragma once
 // SQL of tickets, orders, ticket keys and finalization (migration 0010).
 #include <boost/asio/awaitable.hpp>
-#include <boost/json/object.hpp>
 #include <functional>
 #include <optional>
 #include <string>
@@ -32,6 +31,34 @@ using Minter =
     std::function<boost::asio::awaitable<std::vector<std::pair<std::string, std::string>>>(
         std::string org_id, std::string event_id, int units)>;
 
+// What finalize_payment_begin() decided for a succeeded payment.
+enum class Finalization {
+  kIssue,           // tickets and the order were issued
+  kRefundRequired,  // the reservation no longer holds what was paid for
+  kNoop,            // already finalized, or the payment is not SUCCEEDED
+  kMissing,         // no such payment
+};
+
+struct FinalizeResult {
+  Finalization action = Finalization::kMissing;
+  std::string reason;  // kRefundRequired
+  // kIssue:
+  std::string order_id;
+  std::string event_id;
+  std::string reservation_id;
+  int tickets = 0;
+  std::vector<std::string> sold_seats;
+};
+
+enum class CheckIn { kCheckedIn, kAlreadyCheckedIn, kWrongEvent, kNotIssued, kNotFound };
+
+struct CheckInResult {
+  CheckIn outcome = CheckIn::kNotFound;
+  std::string ticket_json;    // kCheckedIn, kAlreadyCheckedIn
+  std::string checked_in_at;  // kAlreadyCheckedIn: the first check-in
+  std::string status;         // kNotIssued: the ticket's status
+};
+
 class Repository {
  public:
   explicit Repository(infra::pg::Pool& pool) : pool_(pool) {}
@@ -41,10 +68,9 @@ class Repository {
   boost::asio::awaitable<bool> insert_key(std::string org_id, StoredKey key);
 
   // finalize_payment_begin, then (action ISSUE) the minter, then finalize_payment_issue, in one
-  // transaction. Returns begin's verdict merged with issue's result.
-  boost::asio::awaitable<boost::json::object> finalize(std::string payment_id,
-                                                       std::string correlation_id,
-                                                       const Minter& mint);
+  // transaction.
+  boost::asio::awaitable<FinalizeResult> finalize(std::string payment_id,
+                                                  std::string correlation_id, const Minter& mint);
 
   boost::asio::awaitable<std::optional<Owned>> find_ticket(std::string id);
   boost::asio::awaitable<std::optional<Owned>> find_order(std::string id);
@@ -60,8 +86,8 @@ class Repository {
   // empty when the event does not exist.
   boost::asio::awaitable<std::string> event_stats(std::string event_id);
   // check_in_ticket (migration 0010): updates only when signature_ok.
-  boost::asio::awaitable<boost::json::object> check_in(std::string ticket_id, std::string code,
-                                                       std::string event_id, bool signature_ok);
+  boost::asio::awaitable<CheckInResult> check_in(std::string ticket_id, std::string code,
+                                                 std::string event_id, bool signature_ok);
 
  private:
   boost::asio::awaitable<Page> page(const infra::pg::Statement& list,

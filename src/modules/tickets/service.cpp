@@ -154,33 +154,29 @@ asio::awaitable<Finalized> Service::finalize(std::string payment_id, std::string
     }
     co_return out;
   };
-  auto result = co_await repo_.finalize(payment_id, correlation_id, mint);
+  FinalizeResult result = co_await repo_.finalize(payment_id, correlation_id, mint);
   Finalized out;
-  out.action = std::string(result.at("action").as_string());
-  if (out.action == "ISSUE") {
-    out.order_id = std::string(result.at("orderId").as_string());
-    out.tickets = static_cast<int>(result.at("tickets").to_number<std::int64_t>());
+  out.action = result.action;
+  if (result.action == Finalization::kIssue) {
+    out.order_id = result.order_id;
+    out.tickets = result.tickets;
     issued_.inc(static_cast<double>(out.tickets));
     finalized_.with({"issue"}).inc();
     core::log::info("tickets issued", {{"paymentId", payment_id},
                                        {"orderId", out.order_id},
                                        {"tickets", out.tickets},
                                        {"correlationId", correlation_id}});
-    const auto seats = json::value_to<std::vector<std::string>>(result.at("seats"));
-    if (!seats.empty()) {
-      std::string seats_json = events::Service::seat_statuses(seats, "SOLD");
-      std::string event_id(result.at("eventId").as_string());
-      std::string reservation_id(result.at("reservationId").as_string());
+    if (!result.sold_seats.empty()) {
+      std::string seats_json = events::Service::seat_statuses(result.sold_seats, "SOLD");
       std::string type = "seat.sold";
-      co_await events_.seats_changed(std::move(event_id), std::move(type),
-                                     std::move(reservation_id), std::move(seats_json));
+      co_await events_.seats_changed(std::move(result.event_id), std::move(type),
+                                     std::move(result.reservation_id), std::move(seats_json));
     }
-  } else if (out.action == "REFUND_REQUIRED") {
+  } else if (result.action == Finalization::kRefundRequired) {
     finalized_.with({"refund_required"}).inc();
-    const std::string reason(result.at("reason").as_string());
     core::log::warn(
         "paid reservation no longer holds its seats: refund required",
-        {{"paymentId", payment_id}, {"reason", reason}, {"correlationId", correlation_id}});
+        {{"paymentId", payment_id}, {"reason", result.reason}, {"correlationId", correlation_id}});
   } else {
     finalized_.with({"noop"}).inc();
   }
@@ -249,30 +245,29 @@ asio::awaitable<std::string> Service::check_in(const core::Principal& caller, st
   auto key = co_await key_of(event.org_id);
   const bool genuine_here = key && verify_ticket_code(*parsed, event_id, key->public_key);
   std::string ticket_id = parsed->ticket_id;
-  auto result = co_await repo_.check_in(std::move(ticket_id), code, event_id, genuine_here);
-  const std::string outcome(result.at("outcome").as_string());
-  if (outcome == "CHECKED_IN") {
-    check_ins_.with({"ok"}).inc();
-    co_return json::serialize(result.at("ticket"));
-  }
-  if (outcome == "ALREADY_CHECKED_IN") {
-    check_ins_.with({"already"}).inc();
-    const std::string first(result.at("checkedInAt").as_string());
-    throw ApiError(ErrorKind::kConflict, "ALREADY_CHECKED_IN",
-                   "Ticket already checked in at " + first,
-                   {{"ALREADY_CHECKED_IN", "code", "first checked in at " + first}});
-  }
-  if (outcome == "WRONG_EVENT") {
-    check_ins_.with({"wrong_event"}).inc();
-    throw ApiError(ErrorKind::kUnprocessable, "TICKET_WRONG_EVENT",
-                   "The ticket is for another event",
-                   {{"TICKET_WRONG_EVENT", "code", "this ticket does not admit to this event"}});
-  }
-  if (outcome == "NOT_ISSUED") {
-    check_ins_.with({"not_issued"}).inc();
-    throw ApiError(ErrorKind::kUnprocessable, "TICKET_NOT_VALID", "The ticket is not valid",
-                   {{"TICKET_NOT_VALID", "code",
-                     "the ticket is " + std::string(result.at("status").as_string())}});
+  CheckInResult result =
+      co_await repo_.check_in(std::move(ticket_id), code, event_id, genuine_here);
+  switch (result.outcome) {
+    case CheckIn::kCheckedIn:
+      check_ins_.with({"ok"}).inc();
+      co_return std::move(result.ticket_json);
+    case CheckIn::kAlreadyCheckedIn:
+      check_ins_.with({"already"}).inc();
+      throw ApiError(
+          ErrorKind::kConflict, "ALREADY_CHECKED_IN",
+          "Ticket already checked in at " + result.checked_in_at,
+          {{"ALREADY_CHECKED_IN", "code", "first checked in at " + result.checked_in_at}});
+    case CheckIn::kWrongEvent:
+      check_ins_.with({"wrong_event"}).inc();
+      throw ApiError(ErrorKind::kUnprocessable, "TICKET_WRONG_EVENT",
+                     "The ticket is for another event",
+                     {{"TICKET_WRONG_EVENT", "code", "this ticket does not admit to this event"}});
+    case CheckIn::kNotIssued:
+      check_ins_.with({"not_issued"}).inc();
+      throw ApiError(ErrorKind::kUnprocessable, "TICKET_NOT_VALID", "The ticket is not valid",
+                     {{"TICKET_NOT_VALID", "code", "the ticket is " + result.status}});
+    case CheckIn::kNotFound:
+      break;
   }
   check_ins_.with({"not_found"}).inc();
   throw ticket_not_found();

@@ -19,7 +19,7 @@
 namespace ticketd::tickets {
 
 struct Finalized {
-  std::string action;  // ISSUE, REFUND_REQUIRED, NOOP, MISSING
+  Finalization action = Finalization::kMissing;
   std::string order_id;
   int tickets = 0;
 };
