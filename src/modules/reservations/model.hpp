@@ -1,4 +1,5 @@
 #pragma once
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,8 +40,10 @@ struct ReserveResult {
   Outcome outcome = Outcome::kCreated;
   std::string reservation;  // JSON object (CREATED, REPLAYED)
   std::string reservation_id;
-  std::string seats;   // JSON array [{id, status, reservedUntil}] (CREATED)
-  std::string detail;  // JSON object with the outcome's particulars, or empty
+  std::string seats;  // JSON array [{id, status, reservedUntil}] (CREATED)
+  // The refusal's particulars (an object), parsed once where the database answered; null when
+  // there are none.
+  boost::json::value detail;
 };
 
 // A reservation's owner and tenancy, for authorization, plus its JSON.

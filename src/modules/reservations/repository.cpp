@@ -1,7 +1,6 @@
 #include "modules/reservations/repository.hpp"
 
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value_to.hpp>
 
 #include "core/outcome.hpp"
@@ -110,7 +109,7 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
     }
     out.reservation = r.string(0, 1);
     out.seats = r.string(0, 2);
-    out.detail = r.string(0, 3);
+    if (!r.is_null(0, 3)) out.detail = json::parse(r.text(0, 3));
     out.reservation_id = r.string(0, 4);
     co_return out;
   } catch (const infra::pg::DbError& e) {
@@ -123,9 +122,9 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
     out.outcome = Outcome::kLockTimeout;
     co_return out;
   }
-  const auto detail = boost::json::parse(refused->primary());
-  out.outcome = core::outcome_of(detail.at("outcome").as_string(), kRaisedOutcomes, "reserve()");
-  out.detail = boost::json::serialize(detail);
+  out.detail = json::parse(refused->primary());
+  out.outcome =
+      core::outcome_of(out.detail.at("outcome").as_string(), kRaisedOutcomes, "reserve()");
   co_return out;
 }
 

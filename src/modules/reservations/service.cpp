@@ -35,7 +35,7 @@ constexpr int kLockRetries = 3;
     case Outcome::kEventNotFound:
       throw core::not_found("Event");
     case Outcome::kNotOnSale: {
-      const auto detail = boost::json::parse(r.detail);
+      const auto& detail = r.detail;
       std::string reason(detail.at("reason").as_string());
       const char* why = reason == "EVENT_CANCELLED"     ? "the event is cancelled"
                         : reason == "EVENT_STARTED"     ? "the event has started"
@@ -51,7 +51,7 @@ constexpr int kLockRetries = 3;
                      {{"ACTIVE_RESERVATION_LIMIT", "eventId",
                        "cancel or pay for your active reservation first"}});
     case Outcome::kUnknownTicketType: {
-      const auto detail = boost::json::parse(r.detail);
+      const auto& detail = r.detail;
       std::vector<core::FieldError> errors;
       for (const auto& id : detail.at("ticketTypeIds").as_array()) {
         for (std::size_t i = 0; i < req.items.size(); ++i) {
@@ -64,7 +64,7 @@ constexpr int kLockRetries = 3;
                      "Unknown ticket type for this event", std::move(errors));
     }
     case Outcome::kSeatUnavailable: {
-      const auto detail = boost::json::parse(r.detail);
+      const auto& detail = r.detail;
       std::vector<core::FieldError> errors;
       for (const auto& s : detail.at("seats").as_array()) {
         const auto& o = s.as_object();
@@ -78,7 +78,7 @@ constexpr int kLockRetries = 3;
                      std::move(errors));
     }
     case Outcome::kSoldOut: {
-      const auto detail = boost::json::parse(r.detail);
+      const auto& detail = r.detail;
       std::vector<core::FieldError> errors;
       for (const auto& t : detail.at("ticketTypes").as_array()) {
         const auto& o = t.as_object();
