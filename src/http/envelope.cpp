@@ -121,6 +121,21 @@ Response list_rendered(const Request& req, std::string_view data_json, std::stri
   return render_success(req, data_json, "OK", bhttp::status::ok, page_meta(page), std::move(etag));
 }
 
+Response list_rendered(const Request& req, const core::Listing<std::string>& listing, Page page) {
+  std::size_t bytes = 2 + listing.items.size();
+  for (const auto& item : listing.items) bytes += item.size();
+  std::string data;
+  data.reserve(bytes);
+  data += '[';
+  for (const auto& item : listing.items) {
+    if (data.size() > 1) data += ',';
+    data += item;
+  }
+  data += ']';
+  page.total = listing.total;
+  return list_rendered(req, data, std::string(), page);
+}
+
 Response no_content(const Request&) {
   Response r;
   r.status = bhttp::status::no_content;

@@ -1,12 +1,15 @@
 #pragma once
 // The only place that renders the JSON envelopes of SPEC §3 and maps error kinds to statuses.
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/errors.hpp"
+#include "core/listing.hpp"
 #include "http/request.hpp"
 #include "http/response.hpp"
 
@@ -39,6 +42,20 @@ Response ok_rendered(const Request& req, std::string_view data_json, std::string
                      bhttp::status status = bhttp::status::ok);
 Response list_rendered(const Request& req, std::string_view data_json, std::string etag,
                        const Page& page);
+// A listing of objects each already rendered as JSON (by SQL): joined into the data array;
+// `page.total` comes from the listing.
+Response list_rendered(const Request& req, const core::Listing<std::string>& listing, Page page);
+
+// A listing of models, each rendered by `render(item)` (a boost::json::value); `page.total`
+// comes from the listing. The one way routes answer a paged list.
+template <typename T, typename Render>
+Response list(const Request& req, const core::Listing<T>& listing, Page page, Render&& render) {
+  boost::json::array items;
+  items.reserve(listing.items.size());
+  for (const auto& item : listing.items) items.push_back(render(item));
+  page.total = listing.total;
+  return list(req, items, page);
+}
 
 Response no_content(const Request& req);
 

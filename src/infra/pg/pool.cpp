@@ -228,4 +228,17 @@ asio::awaitable<std::int64_t> Pool::page_total(const Result& page, int column, s
   co_return c.int64(0, 0);
 }
 
+asio::awaitable<core::Listing<std::string>> Pool::rendered_page(const Statement& list,
+                                                                const Params& list_params,
+                                                                std::int64_t offset,
+                                                                const Statement& count,
+                                                                const Params& count_params) {
+  const Result r = co_await query(list, list_params);
+  core::Listing<std::string> out;
+  out.items.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.items.push_back(r.string(i, 0));
+  out.total = co_await page_total(r, 1, offset, count, count_params);
+  co_return out;
+}
+
 }  // namespace ticketd::infra::pg

@@ -8,14 +8,17 @@
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <vector>
 
+#include "core/listing.hpp"
 #include "core/metrics.hpp"
 #include "infra/pg/connection.hpp"
 #include "infra/pg/errors.hpp"
@@ -91,6 +94,15 @@ class Pool {
   boost::asio::awaitable<std::int64_t> page_total(const Result& page, int column,
                                                   std::int64_t offset, const Statement& count,
                                                   const Params& count_params);
+
+  // A page of aggregates rendered by SQL: `list` returns the JSON in column 0 and
+  // `count(*) OVER ()` in column 1 (its params end with limit and offset, `offset` among them);
+  // the total comes from page_total. `count_params` may be a temporary, as above.
+  boost::asio::awaitable<core::Listing<std::string>> rendered_page(const Statement& list,
+                                                                   const Params& list_params,
+                                                                   std::int64_t offset,
+                                                                   const Statement& count,
+                                                                   const Params& count_params);
 
   // Runs `body(Tx&)` inside BEGIN … COMMIT; rolls back on any exception and rethrows it.
   // Serialization failures and deadlocks retry the whole body up to `retries` times.

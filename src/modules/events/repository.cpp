@@ -391,7 +391,7 @@ asio::awaitable<std::optional<Event>> Repository::create(NewEvent e, core::Actor
   co_return created;
 }
 
-asio::awaitable<std::pair<std::vector<Event>, std::int64_t>> Repository::list(EventFilter f) {
+asio::awaitable<core::Listing<Event>> Repository::list(EventFilter f) {
   std::optional<std::string> q;
   if (f.q) {  // a literal substring: LIKE wildcards in the query are escaped
     std::string escaped;
@@ -408,7 +408,7 @@ asio::awaitable<std::pair<std::vector<Event>, std::int64_t>> Repository::list(Ev
   for (int i = 0; i < r.rows(); ++i) out.push_back(event_from(r, i));
   const std::int64_t total = co_await pool_.page_total(
       r, 17, f.offset, kCount, Params(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs));
-  co_return std::make_pair(std::move(out), total);
+  co_return core::Listing<Event>{std::move(out), total};
 }
 
 asio::awaitable<std::pair<PatchOutcome, std::optional<Event>>> Repository::patch(

@@ -63,7 +63,7 @@ class Repository {
   boost::asio::awaitable<std::optional<Event>> find(std::string event_id);
   // Inserts the event and its seat inventory; nullopt when the venue is not the org's.
   boost::asio::awaitable<std::optional<Event>> create(NewEvent e, core::Actor actor);
-  boost::asio::awaitable<std::pair<std::vector<Event>, std::int64_t>> list(EventFilter f);
+  boost::asio::awaitable<core::Listing<Event>> list(EventFilter f);
   // `changed`: the provided fields other than status (a real status change is added).
   boost::asio::awaitable<std::pair<PatchOutcome, std::optional<Event>>> patch(
       std::string event_id, EventPatch patch, std::vector<std::string> changed, core::Actor actor);

@@ -199,10 +199,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                q.limit = page.limit;
                q.offset = (page.page - 1) * page.limit;
                auto listing = co_await service.list(req.principal(), std::move(q));
-               boost::json::array items;
-               for (const auto& e : listing.first) items.push_back(to_json(e));
-               page.total = listing.second;
-               co_return http::list(req, items, page);
+               co_return http::list(req, listing, page, [](const Event& e) { return to_json(e); });
              });
 
   router.add(verb::get, base + "/events/:eventId",

@@ -180,8 +180,7 @@ asio::awaitable<Event> Service::create(const core::Principal& caller, NewEvent e
   co_return std::move(*created);
 }
 
-asio::awaitable<std::pair<std::vector<Event>, std::int64_t>> Service::list(
-    const core::Principal* caller, EventQuery q) {
+asio::awaitable<core::Listing<Event>> Service::list(const core::Principal* caller, EventQuery q) {
   EventFilter f;
   f.org_id = std::move(q.org_id);
   f.from = std::move(q.from);

@@ -44,8 +44,7 @@ class Service {
 
   boost::asio::awaitable<Event> create(const core::Principal& caller, NewEvent e,
                                        core::Actor actor);
-  boost::asio::awaitable<std::pair<std::vector<Event>, std::int64_t>> list(
-      const core::Principal* caller, EventQuery q);
+  boost::asio::awaitable<core::Listing<Event>> list(const core::Principal* caller, EventQuery q);
   // The rendered event with availability and ticket types.
   boost::asio::awaitable<std::shared_ptr<const Rendered>> details(const core::Principal* caller,
                                                                   std::string event_id);

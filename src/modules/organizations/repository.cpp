@@ -1,5 +1,6 @@
 #include "modules/organizations/repository.hpp"
 
+#include "core/outcome.hpp"
 #include "infra/pg/errors.hpp"
 #include "infra/pg/sql.hpp"
 
@@ -42,6 +43,11 @@ SELECT count(*) FROM organizations o
 WHERE $2::boolean OR EXISTS (SELECT 1 FROM organization_members m WHERE m.org_id = o.id AND m.user_id = $1))sql"};
 
 // Outcome codes: 'ADDED', 'UNKNOWN_USER', 'ALREADY_MEMBER'.
+constexpr core::OutcomeTable<AddOutcome, 3> kAddOutcomes{
+    {{"ADDED", AddOutcome::kAdded},
+     {"UNKNOWN_USER", AddOutcome::kUnknownUser},
+     {"ALREADY_MEMBER", AddOutcome::kAlreadyMember}}};
+
 constexpr Statement kAddMember{"org_add_member", R"sql(
 WITH u AS (
   SELECT id, email FROM users WHERE (id = $2::uuid OR email = $3) AND status = 'ACTIVE' LIMIT 1
@@ -165,8 +171,9 @@ asio::awaitable<std::optional<Organization>> Repository::find(std::string org_id
   co_return org_from(r, 0);
 }
 
-asio::awaitable<std::pair<std::vector<Organization>, std::int64_t>> Repository::list(
-    std::string user_id, bool all, std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<Organization>> Repository::list(std::string user_id, bool all,
+                                                              std::int64_t limit,
+                                                              std::int64_t offset) {
   // Built before the co_await: GCC 12 destroys a conditional's temporary in a co_await operand
   // twice.
   std::optional<std::string> member;
@@ -176,7 +183,7 @@ asio::awaitable<std::pair<std::vector<Organization>, std::int64_t>> Repository::
   std::vector<Organization> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(org_from(r, i));
   const std::int64_t total = co_await pool_.page_total(r, 4, offset, kCount, Params(member, all));
-  co_return std::make_pair(std::move(out), total);
+  co_return core::Listing<Organization>{std::move(out), total};
 }
 
 asio::awaitable<std::pair<AddOutcome, std::optional<Member>>> Repository::add_member(
@@ -184,21 +191,19 @@ asio::awaitable<std::pair<AddOutcome, std::optional<Member>>> Repository::add_me
     std::string role, Actor actor) {
   auto r = co_await pool_.query(kAddMember, Params(org_id, user_id, email, role, actor.user_id,
                                                    actor.api_key_id, actor.request_id, actor.ip));
-  const auto outcome = r.text(0, 0);
-  if (outcome == "UNKNOWN_USER") co_return std::make_pair(AddOutcome::kUnknownUser, std::nullopt);
-  if (outcome == "ALREADY_MEMBER")
-    co_return std::make_pair(AddOutcome::kAlreadyMember, std::nullopt);
+  const AddOutcome outcome = core::outcome_of(r.text(0, 0), kAddOutcomes, "org_add_member");
+  if (outcome != AddOutcome::kAdded) co_return std::make_pair(outcome, std::nullopt);
   co_return std::make_pair(AddOutcome::kAdded, Member{org_id, r.string(0, 1), r.string(0, 2),
                                                       r.string(0, 3), r.string(0, 4)});
 }
 
-asio::awaitable<std::pair<std::vector<Member>, std::int64_t>> Repository::members(
-    std::string org_id, std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<Member>> Repository::members(std::string org_id, std::int64_t limit,
+                                                           std::int64_t offset) {
   auto r = co_await pool_.query(kMembers, Params(org_id, limit, offset));
   std::vector<Member> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(member_from(r, i));
   const std::int64_t total = co_await pool_.page_total(r, 5, offset, kCountMembers, Params(org_id));
-  co_return std::make_pair(std::move(out), total);
+  co_return core::Listing<Member>{std::move(out), total};
 }
 
 asio::awaitable<std::pair<ChangeOutcome, std::optional<Member>>> Repository::change_role(

@@ -23,15 +23,14 @@ class Repository {
                                                              Actor actor);
   boost::asio::awaitable<std::optional<Organization>> find(std::string org_id);
   // Organizations `user_id` belongs to (all of them for `all`), with the total count.
-  boost::asio::awaitable<std::pair<std::vector<Organization>, std::int64_t>> list(
-      std::string user_id, bool all, std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<core::Listing<Organization>> list(std::string user_id, bool all,
+                                                           std::int64_t limit, std::int64_t offset);
 
   boost::asio::awaitable<std::pair<AddOutcome, std::optional<Member>>> add_member(
       std::string org_id, std::optional<std::string> user_id, std::optional<std::string> email,
       std::string role, Actor actor);
-  boost::asio::awaitable<std::pair<std::vector<Member>, std::int64_t>> members(std::string org_id,
-                                                                               std::int64_t limit,
-                                                                               std::int64_t offset);
+  boost::asio::awaitable<core::Listing<Member>> members(std::string org_id, std::int64_t limit,
+                                                        std::int64_t offset);
   boost::asio::awaitable<std::pair<ChangeOutcome, std::optional<Member>>> change_role(
       std::string org_id, std::string user_id, std::string role, Actor actor);
   boost::asio::awaitable<ChangeOutcome> remove_member(std::string org_id, std::string user_id,

@@ -84,10 +84,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
         const auto& caller = req.require_principal();
         auto page = http::read_page(req);
         auto listing = co_await service.list(caller, page.limit, (page.page - 1) * page.limit);
-        boost::json::array items;
-        for (const auto& o : listing.items) items.push_back(org_json(o));
-        page.total = listing.total;
-        co_return http::list(req, items, page);
+        co_return http::list(req, listing, page, org_json);
       });
 
   router.add(verb::get, base + "/orgs/:orgId",
@@ -128,10 +125,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto page = http::read_page(req);
                auto listing = co_await service.members(caller, org_id, page.limit,
                                                        (page.page - 1) * page.limit);
-               boost::json::array items;
-               for (const auto& m : listing.items) items.push_back(member_json(m));
-               page.total = listing.total;
-               co_return http::list(req, items, page);
+               co_return http::list(req, listing, page, member_json);
              });
 
   router.add(verb::patch, base + "/orgs/:orgId/members/:userId",

@@ -51,17 +51,18 @@ asio::awaitable<Organization> Service::create(const core::Principal& caller, std
   co_return std::move(*org);
 }
 
-asio::awaitable<Listing<Organization>> Service::list(const core::Principal& caller,
-                                                     std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<Organization>> Service::list(const core::Principal& caller,
+                                                           std::int64_t limit,
+                                                           std::int64_t offset) {
   if (caller.api_key_org_id) {
     auto org = co_await repo_.find(*caller.api_key_org_id);
-    Listing<Organization> out;
+    core::Listing<Organization> out;
     if (org && offset == 0) out.items.push_back(std::move(*org));
     out.total = org ? 1 : 0;
     co_return out;
   }
-  auto [items, total] = co_await repo_.list(caller.user_id, caller.is_super_admin(), limit, offset);
-  co_return Listing<Organization>{std::move(items), total};
+  auto listing = co_await repo_.list(caller.user_id, caller.is_super_admin(), limit, offset);
+  co_return listing;
 }
 
 asio::awaitable<Organization> Service::get(const core::Principal& caller, std::string org_id) {
@@ -91,11 +92,12 @@ asio::awaitable<Member> Service::add_member(const core::Principal& caller, std::
   co_return std::move(*member);
 }
 
-asio::awaitable<Listing<Member>> Service::members(const core::Principal& caller, std::string org_id,
-                                                  std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<Member>> Service::members(const core::Principal& caller,
+                                                        std::string org_id, std::int64_t limit,
+                                                        std::int64_t offset) {
   iam::authorize(caller, org_id, OrgAction::kRead, kOrg);
-  auto [items, total] = co_await repo_.members(org_id, limit, offset);
-  co_return Listing<Member>{std::move(items), total};
+  auto listing = co_await repo_.members(org_id, limit, offset);
+  co_return listing;
 }
 
 asio::awaitable<Member> Service::change_role(const core::Principal& caller, std::string org_id,

@@ -13,12 +13,6 @@
 
 namespace ticketd::organizations {
 
-template <typename T>
-struct Listing {
-  std::vector<T> items;
-  std::int64_t total = 0;
-};
-
 struct CreatedApiKey {
   ApiKey key;
   std::string secret;  // the full key, shown once
@@ -38,16 +32,17 @@ class Service {
 
   boost::asio::awaitable<Organization> create(const core::Principal& caller, std::string name,
                                               std::string slug, Actor actor);
-  boost::asio::awaitable<Listing<Organization>> list(const core::Principal& caller,
-                                                     std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<core::Listing<Organization>> list(const core::Principal& caller,
+                                                           std::int64_t limit, std::int64_t offset);
   boost::asio::awaitable<Organization> get(const core::Principal& caller, std::string org_id);
 
   boost::asio::awaitable<Member> add_member(const core::Principal& caller, std::string org_id,
                                             std::optional<std::string> user_id,
                                             std::optional<std::string> email, std::string role,
                                             Actor actor);
-  boost::asio::awaitable<Listing<Member>> members(const core::Principal& caller, std::string org_id,
-                                                  std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<core::Listing<Member>> members(const core::Principal& caller,
+                                                        std::string org_id, std::int64_t limit,
+                                                        std::int64_t offset);
   boost::asio::awaitable<Member> change_role(const core::Principal& caller, std::string org_id,
                                              std::string user_id, std::string role, Actor actor);
   boost::asio::awaitable<void> remove_member(const core::Principal& caller, std::string org_id,

@@ -80,13 +80,6 @@ std::string id_array(const std::vector<std::string>& ids) {
   return std::move(a).str();
 }
 
-// The reservation JSON of each row (column 0; column 1 is count(*) OVER (), see page_total).
-std::pair<std::vector<std::string>, std::int64_t> page_of(const infra::pg::Result& r) {
-  std::pair<std::vector<std::string>, std::int64_t> out;
-  for (int i = 0; i < r.rows(); ++i) out.first.push_back(r.string(i, 0));
-  return out;
-}
-
 }  // namespace
 
 asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
@@ -135,22 +128,23 @@ asio::awaitable<std::optional<Found>> Repository::find(std::string id) {
   co_return Found{r.string(0, 0), r.string(0, 1), r.string(0, 2), r.string(0, 3), r.string(0, 4)};
 }
 
-asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::list_for_user(
-    std::string user_id, std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Repository::list_for_user(std::string user_id,
+                                                                      std::int64_t limit,
+                                                                      std::int64_t offset) {
   Params params(user_id, limit, offset);
-  auto r = co_await pool_.query(kListForUser, params);
-  auto page = page_of(r);
-  page.second = co_await pool_.page_total(r, 1, offset, kCountForUser, Params(user_id));
+  Params count_params(user_id);
+  auto page =
+      co_await pool_.rendered_page(kListForUser, params, offset, kCountForUser, count_params);
   co_return page;
 }
 
-asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Repository::list_for_event(
+asio::awaitable<core::Listing<std::string>> Repository::list_for_event(
     std::string event_id, std::optional<std::string> status, std::int64_t limit,
     std::int64_t offset) {
   Params params(event_id, status, limit, offset);
-  auto r = co_await pool_.query(kListForEvent, params);
-  auto page = page_of(r);
-  page.second = co_await pool_.page_total(r, 1, offset, kCountForEvent, Params(event_id, status));
+  Params count_params(event_id, status);
+  auto page =
+      co_await pool_.rendered_page(kListForEvent, params, offset, kCountForEvent, count_params);
   co_return page;
 }
 

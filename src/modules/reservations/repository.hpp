@@ -32,9 +32,10 @@ class Repository {
   boost::asio::awaitable<ReserveResult> reserve(ReserveInput in);
   boost::asio::awaitable<std::optional<Found>> find(std::string id);
   // JSON objects of the page and the total.
-  boost::asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> list_for_user(
-      std::string user_id, std::int64_t limit, std::int64_t offset);
-  boost::asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> list_for_event(
+  boost::asio::awaitable<core::Listing<std::string>> list_for_user(std::string user_id,
+                                                                   std::int64_t limit,
+                                                                   std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> list_for_event(
       std::string event_id, std::optional<std::string> status, std::int64_t limit,
       std::int64_t offset);
   boost::asio::awaitable<Cancelled> cancel(std::string id, std::string correlation_id,

@@ -111,17 +111,6 @@ ReserveRequest read_request(http::Request& req, int max_units) {
   return out;
 }
 
-void list_response(http::Request& req, http::Page& page, const std::vector<std::string>& items,
-                   http::Response& res) {
-  std::string data = "[";
-  for (const auto& item : items) {
-    if (data.size() > 1) data += ',';
-    data += item;
-  }
-  data += ']';
-  res = http::list_rendered(req, data, std::string(), page);
-}
-
 }  // namespace
 
 void register_routes(http::Router& router, const std::string& base, Service& service,
@@ -163,10 +152,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto page = http::read_page(req, 100);
                auto listing =
                    co_await service.mine(caller, page.limit, (page.page - 1) * page.limit);
-               page.total = listing.second;
-               http::Response res;
-               list_response(req, page, listing.first, res);
-               co_return res;
+               co_return http::list_rendered(req, listing, page);
              });
 
   router.add(verb::get, base + "/events/:eventId/reservations",
@@ -181,10 +167,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                }
                auto listing = co_await service.for_event(caller, event_id, std::move(status),
                                                          page.limit, (page.page - 1) * page.limit);
-               page.total = listing.second;
-               http::Response res;
-               list_response(req, page, listing.first, res);
-               co_return res;
+               co_return http::list_rendered(req, listing, page);
              });
 }
 

@@ -208,16 +208,18 @@ asio::awaitable<std::string> Service::get(const core::Principal& caller, std::st
   co_return std::move(found.json);
 }
 
-asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Service::mine(
-    const core::Principal& caller, std::int64_t limit, std::int64_t offset) {
-  if (caller.user_id.empty()) co_return std::make_pair(std::vector<std::string>{}, std::int64_t{0});
+asio::awaitable<core::Listing<std::string>> Service::mine(const core::Principal& caller,
+                                                          std::int64_t limit, std::int64_t offset) {
+  if (caller.user_id.empty()) co_return core::Listing<std::string>{};
   auto page = co_await repo_.list_for_user(caller.user_id, limit, offset);
   co_return page;
 }
 
-asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> Service::for_event(
-    const core::Principal& caller, std::string event_id, std::optional<std::string> status,
-    std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Service::for_event(const core::Principal& caller,
+                                                               std::string event_id,
+                                                               std::optional<std::string> status,
+                                                               std::int64_t limit,
+                                                               std::int64_t offset) {
   co_await events_.staff_view(caller, event_id);
   auto page = co_await repo_.list_for_event(std::move(event_id), std::move(status), limit, offset);
   co_return page;

@@ -36,11 +36,13 @@ class Service {
   boost::asio::awaitable<Reserved> reserve(const core::Principal& caller, ReserveRequest request,
                                            core::Actor actor);
   boost::asio::awaitable<std::string> get(const core::Principal& caller, std::string id);
-  boost::asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> mine(
-      const core::Principal& caller, std::int64_t limit, std::int64_t offset);
-  boost::asio::awaitable<std::pair<std::vector<std::string>, std::int64_t>> for_event(
-      const core::Principal& caller, std::string event_id, std::optional<std::string> status,
-      std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> mine(const core::Principal& caller,
+                                                          std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> for_event(const core::Principal& caller,
+                                                               std::string event_id,
+                                                               std::optional<std::string> status,
+                                                               std::int64_t limit,
+                                                               std::int64_t offset);
   boost::asio::awaitable<std::string> cancel(const core::Principal& caller, std::string id,
                                              core::Actor actor);
   // One batch of expiries (the worker's step); returns how many reservations expired.

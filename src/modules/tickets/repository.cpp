@@ -200,36 +200,40 @@ asio::awaitable<std::optional<Owned>> Repository::find_order(std::string id) {
   co_return Owned{r.string(0, 0), r.string(0, 1), r.string(0, 2)};
 }
 
-asio::awaitable<Page> Repository::page(const Statement& list, const Statement& count,
-                                       std::string key, std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Repository::page(const Statement& list,
+                                                             const Statement& count,
+                                                             std::string key, std::int64_t limit,
+                                                             std::int64_t offset) {
   Params params(key, limit, offset);
-  auto r = co_await pool_.query(list, params);
-  Page out;
-  for (int i = 0; i < r.rows(); ++i) out.first.push_back(r.string(i, 0));
-  out.second = co_await pool_.page_total(r, 1, offset, count, Params(key));
-  co_return out;
+  Params count_params(key);
+  auto page = co_await pool_.rendered_page(list, params, offset, count, count_params);
+  co_return page;
 }
 
-asio::awaitable<Page> Repository::tickets_of_user(std::string user_id, std::int64_t limit,
-                                                  std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Repository::tickets_of_user(std::string user_id,
+                                                                        std::int64_t limit,
+                                                                        std::int64_t offset) {
   auto p = co_await page(kTicketsOfUser, kCountTicketsOfUser, std::move(user_id), limit, offset);
   co_return p;
 }
 
-asio::awaitable<Page> Repository::orders_of_user(std::string user_id, std::int64_t limit,
-                                                 std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Repository::orders_of_user(std::string user_id,
+                                                                       std::int64_t limit,
+                                                                       std::int64_t offset) {
   auto p = co_await page(kOrdersOfUser, kCountOrdersOfUser, std::move(user_id), limit, offset);
   co_return p;
 }
 
-asio::awaitable<Page> Repository::tickets_of_event(std::string event_id, std::int64_t limit,
-                                                   std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Repository::tickets_of_event(std::string event_id,
+                                                                         std::int64_t limit,
+                                                                         std::int64_t offset) {
   auto p = co_await page(kTicketsOfEvent, kCountTicketsOfEvent, std::move(event_id), limit, offset);
   co_return p;
 }
 
-asio::awaitable<Page> Repository::orders_of_event(std::string event_id, std::int64_t limit,
-                                                  std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Repository::orders_of_event(std::string event_id,
+                                                                        std::int64_t limit,
+                                                                        std::int64_t offset) {
   auto p = co_await page(kOrdersOfEvent, kCountOrdersOfEvent, std::move(event_id), limit, offset);
   co_return p;
 }

@@ -24,8 +24,6 @@ struct Owned {
   std::string json;
 };
 
-using Page = std::pair<std::vector<std::string>, std::int64_t>;
-
 // Mints `units` ticket ids and codes for an organization and event: [(id, code)].
 using Minter =
     std::function<boost::asio::awaitable<std::vector<std::pair<std::string, std::string>>>(
@@ -74,14 +72,18 @@ class Repository {
 
   boost::asio::awaitable<std::optional<Owned>> find_ticket(std::string id);
   boost::asio::awaitable<std::optional<Owned>> find_order(std::string id);
-  boost::asio::awaitable<Page> tickets_of_user(std::string user_id, std::int64_t limit,
-                                               std::int64_t offset);
-  boost::asio::awaitable<Page> orders_of_user(std::string user_id, std::int64_t limit,
-                                              std::int64_t offset);
-  boost::asio::awaitable<Page> tickets_of_event(std::string event_id, std::int64_t limit,
-                                                std::int64_t offset);
-  boost::asio::awaitable<Page> orders_of_event(std::string event_id, std::int64_t limit,
-                                               std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> tickets_of_user(std::string user_id,
+                                                                     std::int64_t limit,
+                                                                     std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> orders_of_user(std::string user_id,
+                                                                    std::int64_t limit,
+                                                                    std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> tickets_of_event(std::string event_id,
+                                                                      std::int64_t limit,
+                                                                      std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> orders_of_event(std::string event_id,
+                                                                     std::int64_t limit,
+                                                                     std::int64_t offset);
   // Counts per seat, reservation, order and ticket status, per ticket type, and revenue (JSON);
   // empty when the event does not exist.
   boost::asio::awaitable<std::string> event_stats(std::string event_id);
@@ -90,9 +92,10 @@ class Repository {
                                                  std::string event_id, bool signature_ok);
 
  private:
-  boost::asio::awaitable<Page> page(const infra::pg::Statement& list,
-                                    const infra::pg::Statement& count, std::string key,
-                                    std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> page(const infra::pg::Statement& list,
+                                                          const infra::pg::Statement& count,
+                                                          std::string key, std::int64_t limit,
+                                                          std::int64_t offset);
   infra::pg::Pool& pool_;
 };
 

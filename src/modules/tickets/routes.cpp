@@ -16,21 +16,6 @@ namespace ticketd::tickets {
 namespace asio = boost::asio;
 using http::bhttp::verb;
 
-namespace {
-
-http::Response list_response(http::Request& req, http::Page& page, const Page& listing) {
-  page.total = listing.second;
-  std::string data = "[";
-  for (const auto& item : listing.first) {
-    if (data.size() > 1) data += ',';
-    data += item;
-  }
-  data += ']';
-  return http::list_rendered(req, data, std::string(), page);
-}
-
-}  // namespace
-
 void register_routes(http::Router& router, const std::string& base, Service& service) {
   router.add(verb::get, base + "/tickets/:ticketId",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
@@ -54,7 +39,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto page = http::read_page(req, 100);
                auto listing =
                    co_await service.my_tickets(caller, page.limit, (page.page - 1) * page.limit);
-               co_return list_response(req, page, listing);
+               co_return http::list_rendered(req, listing, page);
              });
 
   router.add(verb::get, base + "/me/orders",
@@ -63,7 +48,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto page = http::read_page(req, 100);
                auto listing =
                    co_await service.my_orders(caller, page.limit, (page.page - 1) * page.limit);
-               co_return list_response(req, page, listing);
+               co_return http::list_rendered(req, listing, page);
              });
 
   router.add(verb::get, base + "/events/:eventId/tickets",
@@ -73,7 +58,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto page = http::read_page(req, 100);
                auto listing = co_await service.event_tickets(caller, event_id, page.limit,
                                                              (page.page - 1) * page.limit);
-               co_return list_response(req, page, listing);
+               co_return http::list_rendered(req, listing, page);
              });
 
   router.add(verb::get, base + "/events/:eventId/orders",
@@ -83,7 +68,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto page = http::read_page(req, 100);
                auto listing = co_await service.event_orders(caller, event_id, page.limit,
                                                             (page.page - 1) * page.limit);
-               co_return list_response(req, page, listing);
+               co_return http::list_rendered(req, listing, page);
              });
 
   router.add(verb::get, base + "/events/:eventId/stats",

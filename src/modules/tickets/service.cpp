@@ -193,31 +193,37 @@ asio::awaitable<std::string> Service::order(const core::Principal& caller, std::
   co_return readable(caller, std::move(found), "Order");
 }
 
-asio::awaitable<Page> Service::my_tickets(const core::Principal& caller, std::int64_t limit,
-                                          std::int64_t offset) {
-  if (caller.user_id.empty()) co_return Page{};
+asio::awaitable<core::Listing<std::string>> Service::my_tickets(const core::Principal& caller,
+                                                                std::int64_t limit,
+                                                                std::int64_t offset) {
+  if (caller.user_id.empty()) co_return core::Listing<std::string>{};
   std::string user = caller.user_id;
   auto page = co_await repo_.tickets_of_user(std::move(user), limit, offset);
   co_return page;
 }
 
-asio::awaitable<Page> Service::my_orders(const core::Principal& caller, std::int64_t limit,
-                                         std::int64_t offset) {
-  if (caller.user_id.empty()) co_return Page{};
+asio::awaitable<core::Listing<std::string>> Service::my_orders(const core::Principal& caller,
+                                                               std::int64_t limit,
+                                                               std::int64_t offset) {
+  if (caller.user_id.empty()) co_return core::Listing<std::string>{};
   std::string user = caller.user_id;
   auto page = co_await repo_.orders_of_user(std::move(user), limit, offset);
   co_return page;
 }
 
-asio::awaitable<Page> Service::event_tickets(const core::Principal& caller, std::string event_id,
-                                             std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Service::event_tickets(const core::Principal& caller,
+                                                                   std::string event_id,
+                                                                   std::int64_t limit,
+                                                                   std::int64_t offset) {
   co_await events_.staff_view(caller, event_id);
   auto page = co_await repo_.tickets_of_event(std::move(event_id), limit, offset);
   co_return page;
 }
 
-asio::awaitable<Page> Service::event_orders(const core::Principal& caller, std::string event_id,
-                                            std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<std::string>> Service::event_orders(const core::Principal& caller,
+                                                                  std::string event_id,
+                                                                  std::int64_t limit,
+                                                                  std::int64_t offset) {
   co_await events_.staff_view(caller, event_id);
   auto page = co_await repo_.orders_of_event(std::move(event_id), limit, offset);
   co_return page;

@@ -43,14 +43,20 @@ class Service {
 
   boost::asio::awaitable<std::string> ticket(const core::Principal& caller, std::string id);
   boost::asio::awaitable<std::string> order(const core::Principal& caller, std::string id);
-  boost::asio::awaitable<Page> my_tickets(const core::Principal& caller, std::int64_t limit,
-                                          std::int64_t offset);
-  boost::asio::awaitable<Page> my_orders(const core::Principal& caller, std::int64_t limit,
-                                         std::int64_t offset);
-  boost::asio::awaitable<Page> event_tickets(const core::Principal& caller, std::string event_id,
-                                             std::int64_t limit, std::int64_t offset);
-  boost::asio::awaitable<Page> event_orders(const core::Principal& caller, std::string event_id,
-                                            std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> my_tickets(const core::Principal& caller,
+                                                                std::int64_t limit,
+                                                                std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> my_orders(const core::Principal& caller,
+                                                               std::int64_t limit,
+                                                               std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> event_tickets(const core::Principal& caller,
+                                                                   std::string event_id,
+                                                                   std::int64_t limit,
+                                                                   std::int64_t offset);
+  boost::asio::awaitable<core::Listing<std::string>> event_orders(const core::Principal& caller,
+                                                                  std::string event_id,
+                                                                  std::int64_t limit,
+                                                                  std::int64_t offset);
   // Sales figures of an event for its organization's members.
   boost::asio::awaitable<std::string> event_stats(const core::Principal& caller,
                                                   std::string event_id);

@@ -209,15 +209,14 @@ asio::awaitable<std::vector<SectionInfo>> Repository::sections(std::string venue
   co_return out;
 }
 
-asio::awaitable<std::pair<std::vector<Venue>, std::int64_t>> Repository::list(std::string org_id,
-                                                                              std::int64_t limit,
-                                                                              std::int64_t offset) {
+asio::awaitable<core::Listing<Venue>> Repository::list(std::string org_id, std::int64_t limit,
+                                                       std::int64_t offset) {
   Params params(org_id, limit, offset);
   auto r = co_await pool_.query(kList, params);
   std::vector<Venue> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(venue_from(r, i));
   const std::int64_t total = co_await pool_.page_total(r, 11, offset, kCount, Params(org_id));
-  co_return std::make_pair(std::move(out), total);
+  co_return core::Listing<Venue>{std::move(out), total};
 }
 
 }  // namespace ticketd::venues

@@ -24,9 +24,8 @@ class Repository {
                                                             core::Actor actor);
   boost::asio::awaitable<std::optional<Venue>> find(std::string venue_id);
   boost::asio::awaitable<std::vector<SectionInfo>> sections(std::string venue_id);
-  boost::asio::awaitable<std::pair<std::vector<Venue>, std::int64_t>> list(std::string org_id,
-                                                                           std::int64_t limit,
-                                                                           std::int64_t offset);
+  boost::asio::awaitable<core::Listing<Venue>> list(std::string org_id, std::int64_t limit,
+                                                    std::int64_t offset);
 
  private:
   infra::pg::Pool& pool_;

@@ -114,12 +114,9 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                const auto& caller = req.require_principal();
                const auto org_id = http::uuid_param(req, "orgId", "Organization");
                auto page = http::read_page(req, 100);
-               auto [venues, total] =
+               auto listing =
                    co_await service.list(caller, org_id, page.limit, (page.page - 1) * page.limit);
-               boost::json::array items;
-               for (const auto& v : venues) items.push_back(venue_json(v));
-               page.total = total;
-               co_return http::list(req, items, page);
+               co_return http::list(req, listing, page, venue_json);
              });
 
   router.add(verb::get, base + "/venues/:venueId",

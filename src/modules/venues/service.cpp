@@ -62,8 +62,9 @@ asio::awaitable<Venue> Service::add_sections(const core::Principal& caller, std:
   co_return std::move(*venue);
 }
 
-asio::awaitable<std::pair<std::vector<Venue>, std::int64_t>> Service::list(
-    const core::Principal& caller, std::string org_id, std::int64_t limit, std::int64_t offset) {
+asio::awaitable<core::Listing<Venue>> Service::list(const core::Principal& caller,
+                                                    std::string org_id, std::int64_t limit,
+                                                    std::int64_t offset) {
   iam::authorize(caller, org_id, OrgAction::kRead, "Organization");
   auto page = co_await repo_.list(std::move(org_id), limit, offset);
   co_return page;

@@ -27,8 +27,9 @@ class Service {
                                        NewVenue venue, Layout layout, core::Actor actor);
   boost::asio::awaitable<Venue> add_sections(const core::Principal& caller, std::string venue_id,
                                              Layout layout, core::Actor actor);
-  boost::asio::awaitable<std::pair<std::vector<Venue>, std::int64_t>> list(
-      const core::Principal& caller, std::string org_id, std::int64_t limit, std::int64_t offset);
+  boost::asio::awaitable<core::Listing<Venue>> list(const core::Principal& caller,
+                                                    std::string org_id, std::int64_t limit,
+                                                    std::int64_t offset);
   boost::asio::awaitable<VenueLayout> get(const core::Principal& caller, std::string venue_id);
 
   // For other modules (events): the venue when it exists and belongs to `org_id`.
