@@ -21,6 +21,33 @@ int hex_value(char c) noexcept {
 
 }  // namespace
 
+std::string to_hex(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  }
+  return out;
+}
+
+std::string blake2b_hex(std::string_view data, std::size_t bytes) {
+  unsigned char hash[crypto_generichash_BYTES_MAX];
+  crypto_generichash(hash, bytes, reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                     nullptr, 0);
+  return to_hex(std::string_view(reinterpret_cast<const char*>(hash), bytes));
+}
+
+std::string weak_etag(std::string_view payload) {
+  return "W/\"" + blake2b_hex(payload, 16) + "\"";
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  return to_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+}
+
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   crypto_auth_hmacsha256_state state;
   crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(key.data()),
@@ -29,13 +56,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
                                 message.size());
   std::array<unsigned char, crypto_auth_hmacsha256_BYTES> mac{};
   crypto_auth_hmacsha256_final(&state, mac.data());
-  std::string out;
-  out.reserve(mac.size() * 2);
-  for (unsigned char b : mac) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept {

@@ -1,10 +1,21 @@
 #pragma once
-// Small libsodium-backed helpers shared by webhooks (HMAC), ticket codes (base64url) and tests.
+// Small libsodium-backed helpers: hex, digests (ETags, stored token hashes, checksums), HMAC
+// (webhooks), base64url (ticket codes) and UUID bytes.
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace ticketd::core {
+
+// Lowercase hex of `bytes`.
+std::string to_hex(std::string_view bytes);
+
+// Lowercase hex of a BLAKE2b digest of `bytes` length (16..64): ETags and checksums.
+std::string blake2b_hex(std::string_view data, std::size_t bytes);
+// A weak HTTP validator of a payload: W/"<32 hex digits of its BLAKE2b>".
+std::string weak_etag(std::string_view payload);
+// Lowercase hex of the SHA-256 of `data`: what the database stores for tokens and keys.
+std::string sha256_hex(std::string_view data);
 
 // Lowercase hex of HMAC-SHA256(key, message).
 std::string hmac_sha256_hex(std::string_view key, std::string_view message);

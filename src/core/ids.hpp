@@ -24,11 +24,4 @@ std::uint32_t random_below(std::uint32_t bound);
 // `n` random bytes as lowercase hex (request ids, opaque tokens).
 std::string random_hex(std::size_t n);
 
-// Lowercase hex of a BLAKE2b digest of `bytes` length (16..64): ETags and checksums.
-std::string blake2b_hex(std::string_view data, std::size_t bytes);
-// A weak HTTP validator of a payload: W/"<32 hex digits of its BLAKE2b>".
-std::string weak_etag(std::string_view payload);
-// Lowercase hex of the SHA-256 of `data`: what the database stores for tokens and keys.
-std::string sha256_hex(std::string_view data);
-
 }  // namespace ticketd::core

@@ -3,7 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
-#include "core/ids.hpp"
+#include "core/crypto.hpp"
 #include "core/time.hpp"
 
 namespace ticketd::http {

@@ -3,7 +3,7 @@
 #include <functional>
 #include <map>
 
-#include "core/ids.hpp"
+#include "core/crypto.hpp"
 #include "core/log.hpp"
 
 namespace ticketd::infra::pg {

@@ -11,7 +11,7 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
-#include "core/ids.hpp"
+#include "core/crypto.hpp"
 #include "core/json.hpp"
 
 namespace ticketd::events {

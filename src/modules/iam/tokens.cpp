@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "core/ids.hpp"
+#include "core/crypto.hpp"
 
 namespace ticketd::iam {
 namespace {

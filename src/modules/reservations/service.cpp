@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 
+#include "core/crypto.hpp"
 #include "core/errors.hpp"
 #include "core/ids.hpp"
 #include "infra/outbox/outbox.hpp"

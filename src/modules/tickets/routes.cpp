@@ -5,7 +5,6 @@
 
 #include "core/crypto.hpp"
 #include "core/errors.hpp"
-#include "core/ids.hpp"
 #include "core/validation.hpp"
 #include "http/envelope.hpp"
 #include "http/pagination.hpp"

@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/crypto.hpp"
 #include "core/errors.hpp"
-#include "core/ids.hpp"
 #include "modules/web/assets.hpp"
 
 namespace ticketd::web {
