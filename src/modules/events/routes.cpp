@@ -136,43 +136,211 @@ std::optional<std::string> query_time(const http::Request& req, std::string_view
   return core::iso8601(std::chrono::system_clock::time_point(*t));
 }
 
-}  // namespace
+// Request readers: each checks the whole body or query (every problem in one 422) before the
+// route calls the service.
 
-void register_routes(http::Router& router, const std::string& base, Service& service) {
+NewEvent read_new_event(http::Request& req) {
+  core::ObjectReader r(req.json());
+  NewEvent e;
+  auto org_id = r.string("orgId", true);
+  auto venue_id = r.string("venueId", true);
+  auto title = r.string("title", true);
+  e.description = r.string("description", false, core::Chars::kText);
+  auto starts_at = read_time(r, "startsAt", true);
+  e.ends_at = read_time(r, "endsAt", false);
+  auto currency = r.string("currency", false);
+  e.sales_start_at = read_time(r, "salesStartAt", false);
+  e.sales_end_at = read_time(r, "salesEndAt", false);
+  if (org_id && !core::is_uuid(*org_id)) {
+    r.invalid("orgId", "INVALID_ID", "orgId must be a UUID");
+  }
+  if (venue_id && !core::is_uuid(*venue_id)) {
+    r.invalid("venueId", "UNKNOWN_VENUE", "venueId must be a venue's id");
+  }
+  check_text(r, "title", title, 1, 200);
+  check_text(r, "description", e.description, 0, 10'000);
+  if (currency && !core::is_currency_code(*currency)) {
+    r.invalid("currency", "INVALID_CURRENCY", "currency must be an ISO 4217 code such as USD");
+  }
+  check_window(r, starts_at, "endsAt", e.ends_at);
+  check_window(r, e.sales_start_at, "salesEndAt", e.sales_end_at);
+  r.finish();
+  e.org_id = std::move(*org_id);
+  e.venue_id = std::move(*venue_id);
+  e.title = std::move(*title);
+  e.starts_at = std::move(*starts_at);
+  if (currency) e.currency = std::move(*currency);
+  return e;
+}
+
+// The patch and the names of the fields it changes (for the event.updated event).
+std::pair<EventPatch, std::vector<std::string>> read_event_patch(http::Request& req) {
+  core::ObjectReader r(req.json());
+  EventPatch p;
+  std::vector<std::string> changed;
+  p.title = r.string("title", false);
+  p.description = r.nullable_string("description", core::Chars::kText);
+  p.starts_at = read_time(r, "startsAt", false);
+  p.ends_at = read_nullable_time(r, "endsAt");
+  p.currency = r.string("currency", false);
+  p.sales_start_at = read_nullable_time(r, "salesStartAt");
+  p.sales_end_at = read_nullable_time(r, "salesEndAt");
+  p.status = r.string("status", false);
+  check_text(r, "title", p.title, 1, 200);
+  if (p.description && *p.description) {
+    check_text(r, "description", **p.description, 0, 10'000);
+  }
+  if (p.currency && !core::is_currency_code(*p.currency)) {
+    r.invalid("currency", "INVALID_CURRENCY", "currency must be an ISO 4217 code such as USD");
+  }
+  if (p.status && *p.status != "DRAFT" && *p.status != "PUBLISHED" && *p.status != "CANCELLED") {
+    r.invalid("status", "INVALID_STATUS", "status must be DRAFT, PUBLISHED or CANCELLED");
+  }
+  if (p.ends_at && *p.ends_at) check_window(r, p.starts_at, "endsAt", **p.ends_at);
+  if (p.sales_start_at && *p.sales_start_at && p.sales_end_at && *p.sales_end_at) {
+    check_window(r, **p.sales_start_at, "salesEndAt", **p.sales_end_at);
+  }
+  r.finish();
+  if (p.title) changed.emplace_back("title");
+  if (p.description) changed.emplace_back("description");
+  if (p.starts_at) changed.emplace_back("startsAt");
+  if (p.ends_at) changed.emplace_back("endsAt");
+  if (p.currency) changed.emplace_back("currency");
+  if (p.sales_start_at) changed.emplace_back("salesStartAt");
+  if (p.sales_end_at) changed.emplace_back("salesEndAt");
+  return {std::move(p), std::move(changed)};
+}
+
+EventQuery read_event_query(http::Request& req, const http::Page& page) {
+  EventQuery q;
+  q.org_id = req.query_param("orgId");
+  if (q.org_id && !core::is_uuid(*q.org_id)) throw http::invalid_query("orgId", "must be a UUID");
+  q.from = query_time(req, "from");
+  q.to = query_time(req, "to");
+  q.q = req.query_param("q");
+  if (q.q && q.q->size() > 200) throw http::invalid_query("q", "at most 200 characters");
+  if (q.q && q.q->empty()) q.q.reset();
+  q.status = req.query_param("status");
+  if (q.status && *q.status != "DRAFT" && *q.status != "PUBLISHED" && *q.status != "CANCELLED") {
+    throw http::invalid_query("status", "must be DRAFT, PUBLISHED or CANCELLED");
+  }
+  q.limit = page.limit;
+  q.offset = (page.page - 1) * page.limit;
+  return q;
+}
+
+NewTicketType read_new_ticket_type(http::Request& req) {
+  core::ObjectReader r(req.json());
+  NewTicketType t;
+  auto name = r.string("name", true);
+  t.code = r.string("code", false);
+  auto price = r.integer("priceCents", true);
+  auto fees = r.integer("feesCents", false);
+  t.total_capacity = r.integer("totalCapacity", false);
+  t.seats = read_selection(r);
+  check_text(r, "name", name, 1, 100);
+  if (t.code && !is_ticket_code(*t.code)) {
+    r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
+  }
+  check_money(r, "priceCents", price);
+  check_money(r, "feesCents", fees);
+  if (t.total_capacity && (*t.total_capacity < 1 || *t.total_capacity > kMaxCapacity)) {
+    r.invalid("totalCapacity", "INVALID_CAPACITY",
+              "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
+  }
+  if (t.total_capacity && !t.seats.empty()) {
+    r.invalid("totalCapacity", "GA_HAS_NO_SEATS",
+              "a general-admission type (totalCapacity) is not bound to seats");
+  }
+  r.finish();
+  t.name = std::move(*name);
+  t.price_cents = *price;
+  t.fees_cents = fees.value_or(0);
+  return t;
+}
+
+TicketTypePatch read_ticket_type_patch(http::Request& req) {
+  core::ObjectReader r(req.json());
+  TicketTypePatch p;
+  p.name = r.string("name", false);
+  p.code = r.nullable_string("code");
+  p.price_cents = r.integer("priceCents", false);
+  p.fees_cents = r.integer("feesCents", false);
+  p.total_capacity = r.integer("totalCapacity", false);
+  p.seats = read_selection(r);
+  check_text(r, "name", p.name, 1, 100);
+  if (p.code && *p.code && !is_ticket_code(**p.code)) {
+    r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
+  }
+  check_money(r, "priceCents", p.price_cents);
+  check_money(r, "feesCents", p.fees_cents);
+  if (p.total_capacity && (*p.total_capacity < 1 || *p.total_capacity > kMaxCapacity)) {
+    r.invalid("totalCapacity", "INVALID_CAPACITY",
+              "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
+  }
+  r.finish();
+  return p;
+}
+
+SeatPatch read_seat_patch(http::Request& req) {
+  core::ObjectReader r(req.json());
+  SeatPatch p;
+  p.seat_ids = read_ids(r, "seatIds", kMaxSeatIds, "UNKNOWN_SEAT", true);
+  p.status = r.string("status", false);
+  p.price_cents = r.nullable_integer("priceCents");
+  p.fees_cents = r.nullable_integer("feesCents");
+  auto type_id = r.nullable_string("ticketTypeId");
+  if (p.status && *p.status != "BLOCKED" && *p.status != "AVAILABLE") {
+    r.invalid("status", "INVALID_STATUS", "status must be BLOCKED or AVAILABLE");
+  }
+  if (p.price_cents && *p.price_cents) check_money(r, "priceCents", **p.price_cents);
+  if (p.fees_cents && *p.fees_cents) check_money(r, "feesCents", **p.fees_cents);
+  if (type_id && *type_id && !core::is_uuid(**type_id)) {
+    r.invalid("ticketTypeId", "UNKNOWN_TICKET_TYPE", "ticketTypeId must be a UUID");
+  }
+  if (!p.status && !p.price_cents && !p.fees_cents && !type_id) {
+    r.invalid("status", "NOTHING_TO_CHANGE", "give status, priceCents, feesCents or ticketTypeId");
+  }
+  r.finish();
+  p.ticket_type_id = std::move(type_id);
+  return p;
+}
+
+SeatQuery read_seat_query(http::Request& req, const http::Page& page) {
+  SeatQuery q;
+  q.page = page.page;
+  q.limit = page.limit;
+  if (auto status = req.query_param("status")) {
+    q.statuses = 0;
+    std::string_view rest = *status;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      const auto word = rest.substr(0, comma);
+      const unsigned bit = status_bit(word);
+      if (bit == 0) {
+        throw http::invalid_query("status",
+                                  "must be AVAILABLE, RESERVED, SOLD or BLOCKED (comma-separated)");
+      }
+      q.statuses |= bit;
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    if (q.statuses == 0) throw http::invalid_query("status", "must not be empty");
+  }
+  q.section = req.query_param("section");
+  if (q.section && (q.section->empty() || q.section->size() > 64)) {
+    throw http::invalid_query("section", "a section id or code");
+  }
+  if (q.section) {
+    if (auto id = core::canonical_uuid(*q.section)) q.section = std::move(*id);
+  }
+  return q;
+}
+
+void register_event_routes(http::Router& router, const std::string& base, Service& service) {
   router.add(verb::post, base + "/events",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
-               core::ObjectReader r(req.json());
-               NewEvent e;
-               auto org_id = r.string("orgId", true);
-               auto venue_id = r.string("venueId", true);
-               auto title = r.string("title", true);
-               e.description = r.string("description", false, core::Chars::kText);
-               auto starts_at = read_time(r, "startsAt", true);
-               e.ends_at = read_time(r, "endsAt", false);
-               auto currency = r.string("currency", false);
-               e.sales_start_at = read_time(r, "salesStartAt", false);
-               e.sales_end_at = read_time(r, "salesEndAt", false);
-               if (org_id && !core::is_uuid(*org_id)) {
-                 r.invalid("orgId", "INVALID_ID", "orgId must be a UUID");
-               }
-               if (venue_id && !core::is_uuid(*venue_id)) {
-                 r.invalid("venueId", "UNKNOWN_VENUE", "venueId must be a venue's id");
-               }
-               check_text(r, "title", title, 1, 200);
-               check_text(r, "description", e.description, 0, 10'000);
-               if (currency && !core::is_currency_code(*currency)) {
-                 r.invalid("currency", "INVALID_CURRENCY",
-                           "currency must be an ISO 4217 code such as USD");
-               }
-               check_window(r, starts_at, "endsAt", e.ends_at);
-               check_window(r, e.sales_start_at, "salesEndAt", e.sales_end_at);
-               r.finish();
-               e.org_id = std::move(*org_id);
-               e.venue_id = std::move(*venue_id);
-               e.title = std::move(*title);
-               e.starts_at = std::move(*starts_at);
-               if (currency) e.currency = std::move(*currency);
+               NewEvent e = read_new_event(req);
                core::Actor actor = req.actor();
                auto created = co_await service.create(caller, std::move(e), std::move(actor));
                co_return http::created(req, to_json(created), "Event created");
@@ -181,23 +349,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
   router.add(verb::get, base + "/events",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                auto page = http::read_page(req, 100);
-               EventQuery q;
-               q.org_id = req.query_param("orgId");
-               if (q.org_id && !core::is_uuid(*q.org_id))
-                 throw http::invalid_query("orgId", "must be a UUID");
-               q.from = query_time(req, "from");
-               q.to = query_time(req, "to");
-               q.q = req.query_param("q");
-               if (q.q && q.q->size() > 200)
-                 throw http::invalid_query("q", "at most 200 characters");
-               if (q.q && q.q->empty()) q.q.reset();
-               q.status = req.query_param("status");
-               if (q.status && *q.status != "DRAFT" && *q.status != "PUBLISHED" &&
-                   *q.status != "CANCELLED") {
-                 throw http::invalid_query("status", "must be DRAFT, PUBLISHED or CANCELLED");
-               }
-               q.limit = page.limit;
-               q.offset = (page.page - 1) * page.limit;
+               EventQuery q = read_event_query(req, page);
                auto listing = co_await service.list(req.principal(), std::move(q));
                co_return http::list(req, listing, page, [](const Event& e) { return to_json(e); });
              });
@@ -209,52 +361,54 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                co_return http::ok_rendered(req, rendered->data, rendered->etag);
              });
 
-  router.add(
-      verb::patch, base + "/events/:eventId",
-      [&service](http::Request& req) -> asio::awaitable<http::Response> {
-        const auto& caller = req.require_principal();
-        const auto id = http::uuid_param(req, "eventId", "Event");
-        core::ObjectReader r(req.json());
-        EventPatch p;
-        std::vector<std::string> changed;
-        p.title = r.string("title", false);
-        p.description = r.nullable_string("description", core::Chars::kText);
-        p.starts_at = read_time(r, "startsAt", false);
-        p.ends_at = read_nullable_time(r, "endsAt");
-        p.currency = r.string("currency", false);
-        p.sales_start_at = read_nullable_time(r, "salesStartAt");
-        p.sales_end_at = read_nullable_time(r, "salesEndAt");
-        p.status = r.string("status", false);
-        check_text(r, "title", p.title, 1, 200);
-        if (p.description && *p.description) {
-          check_text(r, "description", **p.description, 0, 10'000);
-        }
-        if (p.currency && !core::is_currency_code(*p.currency)) {
-          r.invalid("currency", "INVALID_CURRENCY",
-                    "currency must be an ISO 4217 code such as USD");
-        }
-        if (p.status && *p.status != "DRAFT" && *p.status != "PUBLISHED" &&
-            *p.status != "CANCELLED") {
-          r.invalid("status", "INVALID_STATUS", "status must be DRAFT, PUBLISHED or CANCELLED");
-        }
-        if (p.ends_at && *p.ends_at) check_window(r, p.starts_at, "endsAt", **p.ends_at);
-        if (p.sales_start_at && *p.sales_start_at && p.sales_end_at && *p.sales_end_at) {
-          check_window(r, **p.sales_start_at, "salesEndAt", **p.sales_end_at);
-        }
-        r.finish();
-        if (p.title) changed.emplace_back("title");
-        if (p.description) changed.emplace_back("description");
-        if (p.starts_at) changed.emplace_back("startsAt");
-        if (p.ends_at) changed.emplace_back("endsAt");
-        if (p.currency) changed.emplace_back("currency");
-        if (p.sales_start_at) changed.emplace_back("salesStartAt");
-        if (p.sales_end_at) changed.emplace_back("salesEndAt");
-        core::Actor actor = req.actor();
-        auto event =
-            co_await service.patch(caller, id, std::move(p), std::move(changed), std::move(actor));
-        co_return http::ok(req, to_json(event), "Event updated");
-      });
+  router.add(verb::patch, base + "/events/:eventId",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               auto [patch, changed] = read_event_patch(req);
+               core::Actor actor = req.actor();
+               auto event = co_await service.patch(caller, id, std::move(patch), std::move(changed),
+                                                   std::move(actor));
+               co_return http::ok(req, to_json(event), "Event updated");
+             });
+}
 
+void register_ticket_type_routes(http::Router& router, const std::string& base, Service& service) {
+  router.add(verb::get, base + "/events/:eventId/ticket-types",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               auto types = co_await service.ticket_types(req.principal(), id);
+               boost::json::array items;
+               for (const auto& t : types) items.push_back(to_json(t));
+               const auto n = static_cast<std::int64_t>(items.size());
+               co_return http::list(req, items, http::Page{1, n == 0 ? 1 : n, n});
+             });
+
+  router.add(verb::post, base + "/events/:eventId/ticket-types",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               NewTicketType t = read_new_ticket_type(req);
+               core::Actor actor = req.actor();
+               auto created =
+                   co_await service.create_ticket_type(caller, id, std::move(t), std::move(actor));
+               co_return http::created(req, to_json(created), "Ticket type created");
+             });
+
+  router.add(verb::patch, base + "/events/:eventId/ticket-types/:ticketTypeId",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto& caller = req.require_principal();
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               const auto type_id = http::uuid_param(req, "ticketTypeId", "Ticket type");
+               TicketTypePatch p = read_ticket_type_patch(req);
+               core::Actor actor = req.actor();
+               auto updated = co_await service.update_ticket_type(caller, id, type_id, std::move(p),
+                                                                  std::move(actor));
+               co_return http::ok(req, to_json(updated), "Ticket type updated");
+             });
+}
+
+void register_seat_routes(http::Router& router, const std::string& base, Service& service) {
   router.add(verb::post, base + "/events/:eventId/seats/sync",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
@@ -267,109 +421,11 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                co_return http::ok(req, data, "Seats synchronized");
              });
 
-  router.add(verb::get, base + "/events/:eventId/ticket-types",
-             [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               const auto id = http::uuid_param(req, "eventId", "Event");
-               auto types = co_await service.ticket_types(req.principal(), id);
-               boost::json::array items;
-               for (const auto& t : types) items.push_back(to_json(t));
-               const auto n = static_cast<std::int64_t>(items.size());
-               co_return http::list(req, items, http::Page{1, n == 0 ? 1 : n, n});
-             });
-
-  router.add(
-      verb::post, base + "/events/:eventId/ticket-types",
-      [&service](http::Request& req) -> asio::awaitable<http::Response> {
-        const auto& caller = req.require_principal();
-        const auto id = http::uuid_param(req, "eventId", "Event");
-        core::ObjectReader r(req.json());
-        NewTicketType t;
-        auto name = r.string("name", true);
-        t.code = r.string("code", false);
-        auto price = r.integer("priceCents", true);
-        auto fees = r.integer("feesCents", false);
-        t.total_capacity = r.integer("totalCapacity", false);
-        t.seats = read_selection(r);
-        check_text(r, "name", name, 1, 100);
-        if (t.code && !is_ticket_code(*t.code)) {
-          r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
-        }
-        check_money(r, "priceCents", price);
-        check_money(r, "feesCents", fees);
-        if (t.total_capacity && (*t.total_capacity < 1 || *t.total_capacity > kMaxCapacity)) {
-          r.invalid("totalCapacity", "INVALID_CAPACITY",
-                    "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
-        }
-        if (t.total_capacity && !t.seats.empty()) {
-          r.invalid("totalCapacity", "GA_HAS_NO_SEATS",
-                    "a general-admission type (totalCapacity) is not bound to seats");
-        }
-        r.finish();
-        t.name = std::move(*name);
-        t.price_cents = *price;
-        t.fees_cents = fees.value_or(0);
-        core::Actor actor = req.actor();
-        auto created =
-            co_await service.create_ticket_type(caller, id, std::move(t), std::move(actor));
-        co_return http::created(req, to_json(created), "Ticket type created");
-      });
-
-  router.add(
-      verb::patch, base + "/events/:eventId/ticket-types/:ticketTypeId",
-      [&service](http::Request& req) -> asio::awaitable<http::Response> {
-        const auto& caller = req.require_principal();
-        const auto id = http::uuid_param(req, "eventId", "Event");
-        const auto type_id = http::uuid_param(req, "ticketTypeId", "Ticket type");
-        core::ObjectReader r(req.json());
-        TicketTypePatch p;
-        p.name = r.string("name", false);
-        p.code = r.nullable_string("code");
-        p.price_cents = r.integer("priceCents", false);
-        p.fees_cents = r.integer("feesCents", false);
-        p.total_capacity = r.integer("totalCapacity", false);
-        p.seats = read_selection(r);
-        check_text(r, "name", p.name, 1, 100);
-        if (p.code && *p.code && !is_ticket_code(**p.code)) {
-          r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
-        }
-        check_money(r, "priceCents", p.price_cents);
-        check_money(r, "feesCents", p.fees_cents);
-        if (p.total_capacity && (*p.total_capacity < 1 || *p.total_capacity > kMaxCapacity)) {
-          r.invalid("totalCapacity", "INVALID_CAPACITY",
-                    "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
-        }
-        r.finish();
-        core::Actor actor = req.actor();
-        auto updated = co_await service.update_ticket_type(caller, id, type_id, std::move(p),
-                                                           std::move(actor));
-        co_return http::ok(req, to_json(updated), "Ticket type updated");
-      });
-
   router.add(verb::patch, base + "/events/:eventId/seats",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
                const auto id = http::uuid_param(req, "eventId", "Event");
-               core::ObjectReader r(req.json());
-               SeatPatch p;
-               p.seat_ids = read_ids(r, "seatIds", kMaxSeatIds, "UNKNOWN_SEAT", true);
-               p.status = r.string("status", false);
-               p.price_cents = r.nullable_integer("priceCents");
-               p.fees_cents = r.nullable_integer("feesCents");
-               auto type_id = r.nullable_string("ticketTypeId");
-               if (p.status && *p.status != "BLOCKED" && *p.status != "AVAILABLE") {
-                 r.invalid("status", "INVALID_STATUS", "status must be BLOCKED or AVAILABLE");
-               }
-               if (p.price_cents && *p.price_cents) check_money(r, "priceCents", **p.price_cents);
-               if (p.fees_cents && *p.fees_cents) check_money(r, "feesCents", **p.fees_cents);
-               if (type_id && *type_id && !core::is_uuid(**type_id)) {
-                 r.invalid("ticketTypeId", "UNKNOWN_TICKET_TYPE", "ticketTypeId must be a UUID");
-               }
-               if (!p.status && !p.price_cents && !p.fees_cents && !type_id) {
-                 r.invalid("status", "NOTHING_TO_CHANGE",
-                           "give status, priceCents, feesCents or ticketTypeId");
-               }
-               r.finish();
-               p.ticket_type_id = std::move(type_id);
+               SeatPatch p = read_seat_patch(req);
                core::Actor actor = req.actor();
                auto change =
                    co_await service.patch_seats(caller, id, std::move(p), std::move(actor));
@@ -378,41 +434,23 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                co_return http::ok_rendered(req, data, std::string());
              });
 
-  router.add(
-      verb::get, base + "/events/:eventId/seats",
-      [&service](http::Request& req) -> asio::awaitable<http::Response> {
-        const auto id = http::uuid_param(req, "eventId", "Event");
-        auto page = http::read_page(req, 500, 100);
-        SeatQuery q;
-        q.page = page.page;
-        q.limit = page.limit;
-        if (auto status = req.query_param("status")) {
-          q.statuses = 0;
-          std::string_view rest = *status;
-          while (!rest.empty()) {
-            const auto comma = rest.find(',');
-            const auto word = rest.substr(0, comma);
-            const unsigned bit = status_bit(word);
-            if (bit == 0) {
-              throw http::invalid_query(
-                  "status", "must be AVAILABLE, RESERVED, SOLD or BLOCKED (comma-separated)");
-            }
-            q.statuses |= bit;
-            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-          }
-          if (q.statuses == 0) throw http::invalid_query("status", "must not be empty");
-        }
-        q.section = req.query_param("section");
-        if (q.section && (q.section->empty() || q.section->size() > 64)) {
-          throw http::invalid_query("section", "a section id or code");
-        }
-        if (q.section) {
-          if (auto id = core::canonical_uuid(*q.section)) q.section = std::move(*id);
-        }
-        auto rendered = co_await service.seats(req.principal(), id, std::move(q));
-        page.total = rendered->total;
-        co_return http::list_rendered(req, rendered->data, rendered->etag, page);
-      });
+  router.add(verb::get, base + "/events/:eventId/seats",
+             [&service](http::Request& req) -> asio::awaitable<http::Response> {
+               const auto id = http::uuid_param(req, "eventId", "Event");
+               auto page = http::read_page(req, 500, 100);
+               SeatQuery q = read_seat_query(req, page);
+               auto rendered = co_await service.seats(req.principal(), id, std::move(q));
+               page.total = rendered->total;
+               co_return http::list_rendered(req, rendered->data, rendered->etag, page);
+             });
+}
+
+}  // namespace
+
+void register_routes(http::Router& router, const std::string& base, Service& service) {
+  register_event_routes(router, base, service);
+  register_ticket_type_routes(router, base, service);
+  register_seat_routes(router, base, service);
 }
 
 }  // namespace ticketd::events
