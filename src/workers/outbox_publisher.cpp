@@ -332,6 +332,28 @@ asio::awaitable<std::shared_ptr<OutboxPublisher::Batch>> OutboxPublisher::claim_
 }
 
 asio::awaitable<void> OutboxPublisher::settle(std::shared_ptr<Batch> batch) {
+  co_await await_outcomes(batch);
+  std::vector<std::string> acked;
+  std::vector<infra::outbox::FailedDelivery> failures;
+  for (std::size_t i = 0; i < batch->rows.size(); ++i) {
+    const auto& row = batch->rows[i];
+    if (!batch->outcomes[i]) {
+      acked.push_back(row.id);
+      continue;
+    }
+    const double jitter = 0.5 + 0.5 * static_cast<double>(core::random_below(10'001)) / 10'000.0;
+    infra::outbox::FailedDelivery f;
+    f.id = row.id;
+    f.retry_in =
+        outbox_retry_delay(row.attempts + 1, options_.backoff_base, options_.backoff_max, jitter);
+    f.error = error_text(batch->outcomes[i]);
+    failures.push_back(std::move(f));
+  }
+  if (!acked.empty()) co_await record_sent(std::move(acked));
+  if (!failures.empty()) co_await record_failures(std::move(failures));
+}
+
+asio::awaitable<void> OutboxPublisher::await_outcomes(std::shared_ptr<Batch> batch) {
   std::string owner = owner_;
   // A batch the broker keeps waiting (an outage: up to message.timeout.ms) renews its lease
   // every third of it, so neither this publisher's next claims nor another instance take its
@@ -355,81 +377,67 @@ asio::awaitable<void> OutboxPublisher::settle(std::shared_ptr<Batch> batch) {
       core::log::warn("outbox lease not renewed", {{"error", e.what()}});
     }
   }
-  const auto& rows = batch->rows;
-  const auto& outcomes = batch->outcomes;
-  const std::size_t n = rows.size();
+}
 
-  std::vector<std::string> acked;
-  std::vector<infra::outbox::FailedDelivery> failures;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!outcomes[i]) {
-      acked.push_back(rows[i].id);
-      continue;
+// SENT for the acknowledged rows still leased to us; the statement is retried a few times,
+// since failing it means publishing those rows again after their lease.
+asio::awaitable<void> OutboxPublisher::record_sent(std::vector<std::string> acked) {
+  std::string owner = owner_;
+  std::vector<infra::outbox::SentRow> sent;
+  for (int attempt = 1;; ++attempt) {
+    std::exception_ptr error;
+    try {
+      sent = co_await relay_.mark_sent(owner, acked);
+      break;
+    } catch (...) {
+      error = std::current_exception();
     }
-    const double jitter = 0.5 + 0.5 * static_cast<double>(core::random_below(10'001)) / 10'000.0;
-    infra::outbox::FailedDelivery f;
-    f.id = rows[i].id;
-    f.retry_in = outbox_retry_delay(rows[i].attempts + 1, options_.backoff_base,
-                                    options_.backoff_max, jitter);
-    f.error = error_text(outcomes[i]);
-    failures.push_back(std::move(f));
+    if (attempt >= kAckAttempts) {
+      core::log::warn(
+          "outbox acknowledgements not recorded; rows will be published again after their lease",
+          {{"rows", acked.size()}, {"error", error_text(error)}});
+      std::rethrow_exception(error);
+    }
+    asio::steady_timer pause(strand_, kAckRetryBase * (1 << (attempt - 1)));
+    boost::system::error_code ec;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  for (const auto& s : sent) {
+    metrics_->sent.with({s.topic}).inc();
+    metrics_->latency.with({s.topic}).observe(s.age_seconds);
+  }
+  if (sent.size() < acked.size()) {
+    const auto lost = acked.size() - sent.size();
+    metrics_->lease_lost.inc(static_cast<double>(lost));
+    core::log::warn("outbox rows published after their lease was taken over",
+                    {{"rows", lost}, {"owner", owner}});
+  }
+}
 
-  if (!acked.empty()) {
-    std::vector<infra::outbox::SentRow> sent;
-    for (int attempt = 1;; ++attempt) {
-      std::exception_ptr error;
-      try {
-        sent = co_await relay_.mark_sent(owner, acked);
-        break;
-      } catch (...) {
-        error = std::current_exception();
-      }
-      if (attempt >= kAckAttempts) {
-        core::log::warn(
-            "outbox acknowledgements not recorded; rows will be published again "
-            "after their lease",
-            {{"rows", acked.size()}, {"error", error_text(error)}});
-        std::rethrow_exception(error);
-      }
-      asio::steady_timer pause(strand_, kAckRetryBase * (1 << (attempt - 1)));
-      boost::system::error_code ec;
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-    for (const auto& s : sent) {
-      metrics_->sent.with({s.topic}).inc();
-      metrics_->latency.with({s.topic}).observe(s.age_seconds);
-    }
-    if (sent.size() < acked.size()) {
-      const auto lost = acked.size() - sent.size();
-      metrics_->lease_lost.inc(static_cast<double>(lost));
-      core::log::warn("outbox rows published after their lease was taken over",
-                      {{"rows", lost}, {"owner", owner}});
+// A retry later for each failed row, or FAILED for good at max attempts.
+asio::awaitable<void> OutboxPublisher::record_failures(
+    std::vector<infra::outbox::FailedDelivery> failures) {
+  std::string owner = owner_;
+  const std::string first_error = failures.front().error;
+  const int max_attempts = options_.max_attempts;
+  const std::size_t failed_count = failures.size();
+  auto settled = co_await relay_.mark_failed(owner, std::move(failures), max_attempts);
+  std::size_t dead = 0;
+  for (const auto& s : settled) {
+    if (s.dead) {
+      ++dead;
+      metrics_->failed.with({s.topic}).inc();
+      core::log::error("outbox row FAILED after max attempts",
+                       {{"outboxId", s.id}, {"topic", s.topic}, {"attempts", s.attempts}});
+    } else {
+      metrics_->retried.with({s.topic}).inc();
     }
   }
-
-  if (!failures.empty()) {
-    const std::string first_error = failures.front().error;
-    const int max_attempts = options_.max_attempts;
-    const std::size_t failed_count = failures.size();
-    auto settled = co_await relay_.mark_failed(owner, std::move(failures), max_attempts);
-    std::size_t dead = 0;
-    for (const auto& s : settled) {
-      if (s.dead) {
-        ++dead;
-        metrics_->failed.with({s.topic}).inc();
-        core::log::error("outbox row FAILED after max attempts",
-                         {{"outboxId", s.id}, {"topic", s.topic}, {"attempts", s.attempts}});
-      } else {
-        metrics_->retried.with({s.topic}).inc();
-      }
-    }
-    if (settled.size() < failed_count) {
-      metrics_->lease_lost.inc(static_cast<double>(failed_count - settled.size()));
-    }
-    core::log::warn("outbox deliveries failed",
-                    {{"rows", failed_count}, {"dead", dead}, {"error", first_error}});
+  if (settled.size() < failed_count) {
+    metrics_->lease_lost.inc(static_cast<double>(failed_count - settled.size()));
   }
+  core::log::warn("outbox deliveries failed",
+                  {{"rows", failed_count}, {"dead", dead}, {"error", first_error}});
 }
 
 asio::awaitable<void> OutboxPublisher::refresh_backlog() {

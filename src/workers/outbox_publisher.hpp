@@ -115,6 +115,11 @@ class OutboxPublisher {
   // its outcomes and record them; both in sequence.
   boost::asio::awaitable<std::shared_ptr<Batch>> claim_and_produce();
   boost::asio::awaitable<void> settle(std::shared_ptr<Batch> batch);
+  // settle()'s parts: wait for every outcome (renewing the lease meanwhile), then record the
+  // acknowledged rows and the failed ones.
+  boost::asio::awaitable<void> await_outcomes(std::shared_ptr<Batch> batch);
+  boost::asio::awaitable<void> record_sent(std::vector<std::string> acked);
+  boost::asio::awaitable<void> record_failures(std::vector<infra::outbox::FailedDelivery> failures);
   boost::asio::awaitable<std::size_t> pass();
   boost::asio::awaitable<void> refresh_backlog();
   boost::asio::awaitable<void> maybe_purge();
