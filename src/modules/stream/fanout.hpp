@@ -20,11 +20,13 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "core/metrics.hpp"
 #include "http/sse.hpp"
 #include "modules/events/service.hpp"
 #include "modules/realtime/hub.hpp"
+#include "modules/stream/feed.hpp"
 
 namespace ticketd::stream {
 
@@ -35,8 +37,6 @@ struct Settings {
   int max_streams_per_ip = 20;         // per client address (429 above)
   std::chrono::milliseconds write_timeout{10'000};
 };
-
-class Feed;
 
 class Fanout : public std::enable_shared_from_this<Fanout> {
  public:
@@ -60,18 +60,15 @@ class Fanout : public std::enable_shared_from_this<Fanout> {
 
   std::size_t open_streams() const;
 
-  struct Metrics {
-    core::metrics::Gauge& open;
-    core::metrics::Gauge& feeds;
-    core::metrics::Family<core::metrics::Counter>& frames;
-    core::metrics::Counter& slow_dropped;
-    core::metrics::Family<core::metrics::Counter>& closed;
-    core::metrics::Family<core::metrics::Counter>& rejected;
-    core::metrics::Histogram& lag;
-    core::metrics::Counter& loads;
-  };
-
  private:
+  // open()'s parts: one stream of the instance's and the address's budgets (throws past
+  // either), returned when the stream never got attached; attaching the stream to the event's
+  // feed (created, subscribed, when it is the first) hands the slot to the stream's close.
+  void take_slot(const std::string& remote_ip);
+  void give_back_slot(const std::string& remote_ip);
+  std::pair<std::shared_ptr<Feed>, bool> attach(const std::string& event_id,
+                                                const std::string& remote_ip,
+                                                const std::shared_ptr<http::sse::Stream>& stream);
   void release(const std::string& event_id, std::uint64_t client, const std::string& ip,
                http::sse::CloseReason why);
   // Asks the feed for a fresh read of its seats; starts the reader unless one runs.
