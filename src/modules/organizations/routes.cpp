@@ -55,9 +55,8 @@ std::optional<std::string> read_role(core::ObjectReader& reader, bool required) 
   return role;
 }
 
-}  // namespace
-
-void register_routes(http::Router& router, const std::string& base, Service& service) {
+// Organizations: create, list, read.
+void register_org_routes(http::Router& router, const std::string& base, Service& service) {
   router.add(verb::post, base + "/orgs",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
@@ -94,7 +93,10 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                auto org = co_await service.get(caller, org_id);
                co_return http::ok(req, org_json(org));
              });
+}
 
+// Members and their roles.
+void register_member_routes(http::Router& router, const std::string& base, Service& service) {
   router.add(verb::post, base + "/orgs/:orgId/members",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
@@ -154,7 +156,10 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                    boost::json::object{{"orgId", org_id}, {"userId", user_id}, {"removed", true}},
                    "Member removed");
              });
+}
 
+// API keys of an organization.
+void register_api_key_routes(http::Router& router, const std::string& base, Service& service) {
   router.add(verb::post, base + "/orgs/:orgId/api-keys",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
@@ -204,6 +209,14 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                co_return http::ok(req, boost::json::object{{"id", key_id}, {"revoked", true}},
                                   "API key revoked");
              });
+}
+
+}  // namespace
+
+void register_routes(http::Router& router, const std::string& base, Service& service) {
+  register_org_routes(router, base, service);
+  register_member_routes(router, base, service);
+  register_api_key_routes(router, base, service);
 }
 
 }  // namespace ticketd::organizations

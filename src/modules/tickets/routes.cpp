@@ -15,7 +15,10 @@ namespace ticketd::tickets {
 namespace asio = boost::asio;
 using http::bhttp::verb;
 
-void register_routes(http::Router& router, const std::string& base, Service& service) {
+namespace {
+
+// Tickets and orders, read by their holders (and staff).
+void register_holder_routes(http::Router& router, const std::string& base, Service& service) {
   router.add(verb::get, base + "/tickets/:ticketId",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
@@ -49,7 +52,10 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                    co_await service.my_orders(caller, page.limit, (page.page - 1) * page.limit);
                co_return http::list_rendered(req, listing, page);
              });
+}
 
+// An event's tickets, orders and stats, check-in at the door, and the ticket-signing key.
+void register_staff_routes(http::Router& router, const std::string& base, Service& service) {
   router.add(verb::get, base + "/events/:eventId/tickets",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
                const auto& caller = req.require_principal();
@@ -114,6 +120,13 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
                const auto body = boost::json::serialize(o);
                co_return http::ok_rendered(req, body, core::weak_etag(body));
              });
+}
+
+}  // namespace
+
+void register_routes(http::Router& router, const std::string& base, Service& service) {
+  register_holder_routes(router, base, service);
+  register_staff_routes(router, base, service);
 }
 
 }  // namespace ticketd::tickets
