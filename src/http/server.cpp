@@ -285,6 +285,10 @@ asio::awaitable<void> Server::run_stream(Session& session, const Request& req, R
   session.events.reset();
 }
 
+// One connection's request loop. Kept in one piece on purpose (~110 lines): every step decides
+// whether the connection may carry another request (bytes left unread, keep-alive, draining),
+// and splitting it would thread that state through each helper; the steps it calls (admit,
+// reject, write_response, run_stream, linger_close) hold the detail.
 asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
   auto& stream = session->stream;
   beast::flat_buffer buffer;
