@@ -1,7 +1,7 @@
 -- finalize_payment_begin() — the current definition (migration 0010; earlier bodies there are history).
 -- Edit this file, never a migration: `ticketd migrate` re-applies it when it changes.
 --
--- Finalization (the payment.succeeded consumer, SPEC §5), two calls in one transaction:
+-- Finalization (the payment.succeeded consumer), two calls in one transaction:
 --   finalize_payment_begin locks the payment and decides:
 --     NOOP             already finalized, refunded, or not a success (redelivery);
 --     REFUND_REQUIRED  the reservation no longer holds what was paid for (expired,

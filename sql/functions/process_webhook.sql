@@ -4,7 +4,7 @@
 -- process_webhook: one authenticated provider event (the signature was verified by the
 -- caller). The unique index on (provider, provider_event_id) WHERE signature_valid makes a
 -- repeated event a no-op: concurrent deliveries wait on the first one's index entry and
--- then answer duplicate. Transitions (SPEC §2, §6):
+-- then answer duplicate. Transitions (enforced by enforce_status_transition):
 --   PENDING  + SUCCEEDED -> SUCCEEDED, outbox payment.succeeded
 --              (amount or currency differing from the payment: FAILED with needs_refund,
 --               outbox payment.refund_required: money arrived that does not match)

@@ -1,6 +1,7 @@
 #pragma once
 // Runtime configuration. Precedence: process environment > .env file > defaults. Names follow
-// the reference service (SPEC §8) plus ticketd's own. Validation reports every bad value at once.
+// the reference service (.env.example) plus ticketd's own. Validation reports every bad value at
+// once.
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -99,7 +100,7 @@ struct Config {
   // Inventory
   int venue_max_seats = 100'000;  // seats per venue layout
   // General-admission capacity is split over this many counter rows so concurrent buyers do
-  // not queue on one row lock (SPEC §2 invariant 2 holds over their sum).
+  // not queue on one row lock (capacity holds over their sum).
   int ga_capacity_slots = 8;
   // Seat-map snapshots are invalidated through Redis on every change; this bounds how stale one
   // can get if an invalidation is lost (Redis down, a message missed while subscribing).
@@ -113,7 +114,7 @@ struct Config {
   // Longest wait for a row lock inside a reservation; past it the request fails fast.
   std::chrono::milliseconds reserve_lock_timeout{200};
 
-  // Live seat maps over SSE (SPEC §7)
+  // Live seat maps over SSE
   std::chrono::milliseconds sse_heartbeat{15'000};  // set in (fractional) seconds
   int sse_client_queue_max = 256;   // messages queued per client before it is dropped as slow
   int sse_max_streams = 10'000;     // concurrent streams per instance (503 above)

@@ -1,5 +1,6 @@
 #pragma once
-// The only place that renders the JSON envelopes of SPEC §3 and maps error kinds to statuses.
+// The only place that renders the JSON envelopes (openapi/openapi.yaml) and maps error kinds to
+// statuses.
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>

@@ -1,5 +1,6 @@
 #pragma once
-// workers/outbox_publisher: moves outbox rows to Kafka (SPEC §10, migration 0004's protocol).
+// workers/outbox_publisher: moves outbox rows to Kafka (README "Outbox → Kafka", migration 0004's
+// protocol).
 //
 // One pass: lease a batch of due PENDING rows (SKIP LOCKED, so any number of instances share
 // the table without waiting on each other), produce every row concurrently with the idempotent

@@ -1,6 +1,6 @@
 #pragma once
 // workers/payment_succeeded_consumer: turns `payment.succeeded` Kafka messages into orders and
-// tickets (SPEC §5, §10). At least once, effectively once:
+// tickets (README, "Outbox → Kafka"). At least once, effectively once:
 //   - the offset is committed only after finalization committed in PostgreSQL (a crash before
 //     the commit redelivers the message; finalization of a finalized payment is a no-op);
 //   - a failing message is retried with capped exponential backoff and jitter; after

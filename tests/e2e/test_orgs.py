@@ -209,7 +209,7 @@ def test_super_admin_only_from_the_command_line(ticketd):
 
 
 def test_registering_the_bootstrap_email_grants_nothing_and_start_up_grants_an_existing_account():
-    """SPEC §1: whoever registers BOOTSTRAP_SUPER_ADMIN_EMAIL first does not own the mailbox."""
+    """Whoever registers BOOTSTRAP_SUPER_ADMIN_EMAIL first does not own the mailbox."""
     from conftest import Ticketd
     boss = email()
     t = Ticketd({"BOOTSTRAP_SUPER_ADMIN_EMAIL": boss.upper()})

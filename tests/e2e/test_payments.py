@@ -1,7 +1,7 @@
 """Payments, webhooks, finalization through Kafka, tickets, check-in and refunds (issue #6).
 
-Contract: SPEC §2 (payment/order/ticket states, invariant 3), §4 (Payments and Tickets rows), §5
-(finalization), §6 (webhooks), §10 (Kafka).
+Contract: openapi/openapi.yaml (/payments, /tickets, /orders), the payment state transitions of
+sql/functions/enforce_status_transition.sql and README's "Outbox → Kafka".
 
 This module covers the HTTP side (payment creation, webhook authentication, duplicates and state
 transitions); test_purchases.py follows a purchase through Kafka to its tickets.

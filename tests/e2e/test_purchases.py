@@ -1,6 +1,6 @@
 """Purchases end to end through Kafka: reserve → pay → signed webhook → outbox → Kafka →
 payment.succeeded consumer → order and signed tickets; check-in, refunds, lapsed holds, poison
-messages (issue #6; SPEC §5, §10).
+messages (README, "Outbox → Kafka").
 
 The module's instance runs every worker: the outbox publisher puts payment.succeeded on the real
 Kafka broker and the consumer issues the tickets, so a purchase crosses PostgreSQL → Kafka →

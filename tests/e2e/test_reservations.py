@@ -1,6 +1,6 @@
 """Reservations (holds) end to end: concurrency, idempotency, expiry, cancel, visibility and rules.
 
-Contract: notes/contract5.md (issue #5) and SPEC §2, §4 (Reservations), §5.
+Contract: openapi/openapi.yaml (/reservations).
 
 Every instance this module starts shares one JWT secret (tokens work on all of them) and has rate
 limits off. The module's own `ticketd` instance runs no background workers: every instance shares
@@ -24,7 +24,7 @@ from layout import (API, PASSWORD, add_member, all_seats, db_json, errors, get_e
 from test_auth import bearer, email
 from test_orgs import codes, make_org, user
 
-TTL = 300  # RESERVATION_TTL_SECONDS default (SPEC §5)
+TTL = 300  # RESERVATION_TTL_SECONDS default (.env.example)
 SEAT_PRICE, SEAT_FEES = 2500, 150
 GA_PRICE, GA_FEES = 1000, 100
 BASE_ENV = {"JWT_SECRET": "e2e-reservations-shared-signing-secret-0123456789", "RATE_LIMIT_ENABLED": "false"}
@@ -251,7 +251,7 @@ def test_fifty_buyers_race_for_one_seat_and_exactly_one_wins(ticketd):
         if res.status_code == 409:
             assert errors(res) == [("SEAT_UNAVAILABLE", "seatIds[0]")], res.text
     slowest = max(elapsed for _, elapsed in results)
-    assert slowest < 5, f"a loser waited {slowest:.1f}s (SPEC §5: the rest get 409 quickly)"
+    assert slowest < 5, f"a loser waited {slowest:.1f}s (the rest get 409 quickly)"
 
     data = created(won)
     assert (data["status"], data["userId"], data["eventId"], data["orgId"]) == ("ACTIVE", winner["id"], ev.eid, ev.org["id"])

@@ -1,4 +1,4 @@
-"""Live seat maps over SSE end to end: GET /api/v1/events/:eventId/stream (issue #7, SPEC §7).
+"""Live seat maps over SSE end to end: GET /api/v1/events/:eventId/stream (README, "Live seat maps").
 
 Snapshot then updates, two instances through Redis, many clients with abrupt disconnects, no update
 lost between snapshot and subscription, heartbeats, a Redis restart mid-stream, limits, slow

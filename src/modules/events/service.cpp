@@ -120,7 +120,8 @@ std::string Service::seat_statuses(const std::vector<std::string>& seat_ids,
 std::string Service::seat_update(const std::string& event_id, std::string_view type,
                                  std::string_view reservation_id,
                                  std::string_view seats_json) const {
-  // SPEC §7 seat.updated; `version` orders an event's messages (milliseconds of the change).
+  // The seat.updated message (README, "Live seat maps (SSE)"); `version` orders an event's messages
+  // (milliseconds of the change).
   const auto version = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();

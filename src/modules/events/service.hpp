@@ -71,7 +71,7 @@ class Service {
 
   // For other modules, after they committed a change to an event's seats (holds, releases,
   // sales): drops this instance's snapshot and announces the change on the event's realtime
-  // channel (SPEC §7 seat.updated payload). `seats_json`: [{id, status, reservedUntil}].
+  // channel (the seat.updated payload). `seats_json`: [{id, status, reservedUntil}].
   // Never throws for Redis trouble: the change is committed whatever happens here.
   // `seats_json` is typically seat_statuses(ids, status).
   boost::asio::awaitable<void> seats_changed(std::string event_id, std::string type,
@@ -86,7 +86,7 @@ class Service {
   static std::string seat_statuses(const std::vector<std::string>& seat_ids,
                                    std::string_view status);
 
-  // For live seat maps (SPEC §7): the event's snapshot read by a load that started at or after
+  // For live seat maps: the event's snapshot read by a load that started at or after
   // `not_before` (pass the moment the realtime subscription was confirmed; a default time point
   // accepts any cached one). nullptr when the event does not exist; visibility is the caller's.
   boost::asio::awaitable<std::shared_ptr<const Snapshot>> live_snapshot(
@@ -95,7 +95,7 @@ class Service {
   boost::asio::awaitable<Event> staff_view(const core::Principal& caller, std::string event_id);
 
  private:
-  // The one writer of the realtime message (SPEC §7 seat.updated fields plus "origin");
+  // The one writer of the realtime message (seat.updated's fields plus "origin");
   // `reservation_id` empty for changes no reservation made.
   std::string seat_update(const std::string& event_id, std::string_view type,
                           std::string_view reservation_id, std::string_view seats_json) const;

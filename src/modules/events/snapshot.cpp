@@ -41,7 +41,7 @@ void append_opt_int(std::string& out, const std::optional<std::int64_t>& v) {
   }
 }
 
-// The seat-map item of SPEC §4, rendered once per snapshot.
+// The seat-map item (openapi/openapi.yaml), rendered once per snapshot.
 std::string render_seat(const Seat& s) {
   std::string o;
   o.reserve(420);

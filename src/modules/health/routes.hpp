@@ -7,7 +7,8 @@
 
 namespace ticketd::health {
 
-// /health/live, /health/ready and /metrics, at the root and under `api_base` (SPEC §3).
+// /health/live, /health/ready and /metrics, at the root and under `api_base`
+// (openapi/openapi.yaml).
 void register_routes(http::Router& router, const std::string& api_base, const Service& service,
                      const core::metrics::Registry& metrics);
 

@@ -1,5 +1,5 @@
 #pragma once
-// The one authorization decision every module asks (SPEC §1): given the caller and the
+// The one authorization decision every module asks: given the caller and the
 // organization that owns a resource, allow, forbid (visible but not permitted: 403) or hide
 // (not a member: 404, so a resource's existence never leaks across tenants).
 #include <string_view>

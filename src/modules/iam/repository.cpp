@@ -13,7 +13,7 @@ using infra::pg::Statement;
 namespace {
 
 // Register: user, its global role USER and its first session commit together. Registration
-// never grants more (SPEC §1: SUPER_ADMIN only from the command line or the start-up bootstrap).
+// never grants more (SUPER_ADMIN only from the command line or the start-up bootstrap).
 constexpr Statement kCreateUser{"iam_create_user", R"sql(
 WITH u AS (
   INSERT INTO users (email, password_hash, display_name) VALUES ($1, $2, $3)

@@ -68,7 +68,7 @@ class Service {
   std::function<void(const std::string& user_id)> rights_changed_;
 };
 
-// Slug rule of SPEC: 3–64 of [a-z0-9-], starting and ending with a letter or digit.
+// The slug rule: 3–64 of [a-z0-9-], starting and ending with a letter or digit.
 bool is_valid_slug(std::string_view slug) noexcept;
 
 }  // namespace ticketd::organizations

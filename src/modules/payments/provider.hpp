@@ -1,5 +1,5 @@
 #pragma once
-// Payment providers behind one interface (SPEC §6): create an intent, verify a webhook, refund.
+// Payment providers behind one interface: create an intent, verify a webhook, refund.
 // A new provider is one new class registered in Providers; the webhook endpoint, the state
 // machine and finalization are shared.
 #include <boost/asio/awaitable.hpp>

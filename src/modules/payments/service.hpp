@@ -1,7 +1,7 @@
 #pragma once
-// Payments (SPEC §4, §6): intents for a customer's active reservation (one non-failed payment per
-// reservation), signed provider webhooks driving the payment state machine, the simulated
-// provider's checkout, and manual refunds by organization admins. Tickets are issued
+// Payments (openapi/openapi.yaml, /payments): intents for a customer's active reservation (one
+// non-failed payment per reservation), signed provider webhooks driving the payment state machine,
+// the simulated provider's checkout, and manual refunds by organization admins. Tickets are issued
 // asynchronously by the payment.succeeded consumer (modules/tickets), never here.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>

@@ -1,5 +1,5 @@
 #pragma once
-// Webhook signatures (SPEC §6): header `X-Webhook-Signature: t=<unix seconds>,v1=<hex>` where
+// Webhook signatures: header `X-Webhook-Signature: t=<unix seconds>,v1=<hex>` where
 // hex = HMAC-SHA256(secret, "<t>.<raw body>"). The whole body is covered, comparison is in
 // constant time, a timestamp more than `tolerance` away from now is refused (replays), and
 // several v1 values and several secrets are accepted so a secret can be rotated without

@@ -1,5 +1,5 @@
 #pragma once
-// The instance's link to the realtime channels `realtime:event:{eventId}` (SPEC §7): publishes
+// The instance's link to the realtime channels `realtime:event:{eventId}`: publishes
 // seat changes after commit, and keeps exactly one Redis subscription per event channel while
 // anything on this instance watches it (reference-counted), handing each message to every
 // watcher of that channel. Watchers are the seat-map cache (invalidation) and SSE streams.

@@ -170,7 +170,7 @@ asio::awaitable<Reserved> Service::reserve(const core::Principal& caller, Reserv
   const auto start = std::chrono::steady_clock::now();
   auto result = co_await repo_.reserve(in);
   // A lock wait past RESERVE_LOCK_TIMEOUT_MS (or a deadlock) is contention, not an answer:
-  // retry a few times after a short jittered pause (SPEC §5 "bounded retries"); the same
+  // retry a few times after a short jittered pause (bounded retries); the same
   // idempotency key makes a retry safe. Only then report busy/unavailable.
   for (int attempt = 1; attempt <= kLockRetries && result.outcome == Outcome::kLockTimeout;
        ++attempt) {

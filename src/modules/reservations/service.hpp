@@ -1,8 +1,8 @@
 #pragma once
-// Reservation rules (SPEC §4, §5): holds are made by users, idempotent by (user, key), checked
-// and taken by the database in one call; owners and the organization's staff may read and
-// cancel them. Every committed change to seats is announced through the events module (cache
-// invalidation on every instance, realtime updates).
+// Reservation rules (openapi/openapi.yaml, /reservations): holds are made by users, idempotent by
+// (user, key), checked and taken by the database in one call; owners and the organization's staff
+// may read and cancel them. Every committed change to seats is announced through the events module
+// (cache invalidation on every instance, realtime updates).
 #include <boost/asio/awaitable.hpp>
 #include <optional>
 #include <string>

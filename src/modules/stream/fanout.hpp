@@ -1,5 +1,5 @@
 #pragma once
-// Live seat maps over SSE (SPEC §7): GET /events/:eventId/stream.
+// Live seat maps over SSE: GET /events/:eventId/stream.
 //
 // Per event with clients on this instance there is one Feed: one watch of the event's realtime
 // channel (the hub keeps one Redis subscription per channel), the seats' current statuses, and

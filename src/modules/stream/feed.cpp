@@ -30,8 +30,9 @@ std::optional<std::string> text_of(const boost::json::object& o, std::string_vie
 }
 
 // Announcements come from events::Service (seats_changed: holds, releases, sales; announce:
-// staff changes). Seat changes become seat.updated messages with SPEC §7's shape; changes that
-// add seats or alter the event (status) make the feed read everything again.
+// staff changes). Seat changes become seat.updated messages in the shape the README shows ("Live
+// seat maps (SSE)"); changes that add seats or alter the event (status) make the feed read
+// everything again.
 Change parse_change(std::string_view payload, const std::string& event_id) {
   Change c;
   boost::system::error_code ec;

@@ -7,7 +7,7 @@
 
 namespace ticketd::stream {
 
-// GET {base}/events/:eventId/stream (SPEC §7).
+// GET {base}/events/:eventId/stream.
 void register_routes(http::Router& router, const std::string& base, std::shared_ptr<Fanout> fanout);
 
 }  // namespace ticketd::stream

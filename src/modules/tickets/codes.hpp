@@ -1,5 +1,5 @@
 #pragma once
-// Ticket codes (SPEC §4, issue #6): unguessable and verifiable offline. A code is
+// Ticket codes: unguessable and verifiable offline. A code is
 //   "TK1" + base64url( ticket id (16 bytes) || Ed25519 signature (64 bytes) )
 // 110 characters, QR-friendly (alphanumeric plus '-' and '_'), where the signature is by the
 // organization's key over "ticketd/ticket/v1" || ticket id || event id. A scanner holding the

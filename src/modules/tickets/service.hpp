@@ -1,5 +1,5 @@
 #pragma once
-// Orders and tickets (SPEC §4, §5): issued by finalize() — the payment.succeeded consumer's
+// Orders and tickets: issued by finalize() — the payment.succeeded consumer's
 // step — with codes signed by the organization's Ed25519 key; read by owners and staff; checked
 // in once by staff. Organization keys are created on first use and kept sealed in the database
 // (see migration 0010); their public halves are published for offline scanners.

@@ -1,9 +1,9 @@
 #pragma once
-// A venue layout as a client sends it (SPEC §4 Venues): sections → rows → seats, where a row
-// gives either a seat count (seats 1..n) or an explicit list. Parsing validates the whole
-// document in one pass and derives the stable identities: section codes and seat codes
-// "SECTION-ROW-SEAT". Component alphabets exclude '-', so distinct (section, row, seat) triples
-// always give distinct seat codes.
+// A venue layout as a client sends it (openapi/openapi.yaml, POST /orgs/{orgId}/venues): sections →
+// rows → seats, where a row gives either a seat count (seats 1..n) or an explicit list. Parsing
+// validates the whole document in one pass and derives the stable identities: section codes and
+// seat codes "SECTION-ROW-SEAT". Component alphabets exclude '-', so distinct (section, row, seat)
+// triples always give distinct seat codes.
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <optional>

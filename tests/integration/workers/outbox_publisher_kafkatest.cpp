@@ -330,7 +330,7 @@ TEST_F(OutboxPublisherTest, CommittedRowsArePublishedWithinMillisecondsAndMarked
     ASSERT_TRUE(by_id.contains(id)) << id;
     const kafka::Message& m = *by_id[id];
     EXPECT_EQ(m.key, aggregate_id);
-    // The stored payload, as is: the envelope of SPEC §10.
+    // The stored payload, as is: the envelope outbox_append() builds.
     EXPECT_EQ(boost::json::parse(m.value), boost::json::parse(stored[i].payload));
     const auto envelope = boost::json::parse(m.value).as_object();
     EXPECT_EQ(envelope.at("eventId").as_string(), id);

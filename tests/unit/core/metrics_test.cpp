@@ -67,7 +67,7 @@ TEST(Log, RendersOneJsonObjectWithFields) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
   EXPECT_NE(line.find("\"level\":\"warn\""), std::string::npos);
   EXPECT_NE(line.find("\"message\":\"hello \\\"x\\\"\""), std::string::npos)
-      << "SPEC §8 names the text key `message`";
+      << "the log format names the text key `message` (README)";
   EXPECT_NE(line.find("\"requestId\":\"r1\""), std::string::npos);
   EXPECT_NE(line.find("\"count\":3"), std::string::npos);
 }
