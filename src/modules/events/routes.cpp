@@ -229,6 +229,23 @@ EventQuery read_event_query(http::Request& req, const http::Page& page) {
   return q;
 }
 
+// The field rules a ticket type's creation and changes share; absent fields are not checked.
+void check_ticket_type(core::ObjectReader& r, const std::optional<std::string>& name,
+                       const std::string* code, std::optional<std::int64_t> price,
+                       std::optional<std::int64_t> fees,
+                       std::optional<std::int64_t> total_capacity) {
+  check_text(r, "name", name, 1, 100);
+  if (code != nullptr && !is_ticket_code(*code)) {
+    r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
+  }
+  check_money(r, "priceCents", price);
+  check_money(r, "feesCents", fees);
+  if (total_capacity && (*total_capacity < 1 || *total_capacity > kMaxCapacity)) {
+    r.invalid("totalCapacity", "INVALID_CAPACITY",
+              "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
+  }
+}
+
 NewTicketType read_new_ticket_type(http::Request& req) {
   core::ObjectReader r(req.json());
   NewTicketType t;
@@ -238,16 +255,7 @@ NewTicketType read_new_ticket_type(http::Request& req) {
   auto fees = r.integer("feesCents", false);
   t.total_capacity = r.integer("totalCapacity", false);
   t.seats = read_selection(r);
-  check_text(r, "name", name, 1, 100);
-  if (t.code && !is_ticket_code(*t.code)) {
-    r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
-  }
-  check_money(r, "priceCents", price);
-  check_money(r, "feesCents", fees);
-  if (t.total_capacity && (*t.total_capacity < 1 || *t.total_capacity > kMaxCapacity)) {
-    r.invalid("totalCapacity", "INVALID_CAPACITY",
-              "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
-  }
+  check_ticket_type(r, name, t.code ? &*t.code : nullptr, price, fees, t.total_capacity);
   if (t.total_capacity && !t.seats.empty()) {
     r.invalid("totalCapacity", "GA_HAS_NO_SEATS",
               "a general-admission type (totalCapacity) is not bound to seats");
@@ -268,16 +276,8 @@ TicketTypePatch read_ticket_type_patch(http::Request& req) {
   p.fees_cents = r.integer("feesCents", false);
   p.total_capacity = r.integer("totalCapacity", false);
   p.seats = read_selection(r);
-  check_text(r, "name", p.name, 1, 100);
-  if (p.code && *p.code && !is_ticket_code(**p.code)) {
-    r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
-  }
-  check_money(r, "priceCents", p.price_cents);
-  check_money(r, "feesCents", p.fees_cents);
-  if (p.total_capacity && (*p.total_capacity < 1 || *p.total_capacity > kMaxCapacity)) {
-    r.invalid("totalCapacity", "INVALID_CAPACITY",
-              "totalCapacity must be between 1 and " + std::to_string(kMaxCapacity));
-  }
+  check_ticket_type(r, p.name, p.code && *p.code ? &**p.code : nullptr, p.price_cents, p.fees_cents,
+                    p.total_capacity);
   r.finish();
   return p;
 }
