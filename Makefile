@@ -52,7 +52,7 @@ run: build-bin services migrate
 # Every suite, on the real services. The C++ suites run in the ASan+UBSan build, and so does the
 # end-to-end suite: it drives the sanitized server like a client would, so a memory error on any
 # HTTP path fails the run (E2E_BIN=build/release/src/ticketd drives the release binary instead).
-test: build-asan services check-includes
+test: build-asan services check-includes lint
 	@DATABASE_URL=$(TEST_DATABASE_URL) $(ASAN_DIR)/src/ticketd migrate
 	@$(MAKE) --no-print-directory test-cpp test-e2e
 
@@ -100,8 +100,9 @@ bench: build services
 fmt:
 	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
 
-lint: build
-	@find src -name '*.cpp' | xargs clang-tidy -p build/release --quiet
+# clang-tidy (.clang-tidy, warnings are errors) and clang-format over the sources: scripts/lint.
+lint: build-asan
+	@scripts/lint
 
 clean:
 	@rm -rf build

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -91,7 +92,7 @@ Setter seconds_in(std::chrono::milliseconds Config::*field, double lo, double hi
     if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || s < lo || s > hi) {
       return fmt::format("must be a number of seconds in [{}, {}]", lo, hi);
     }
-    c.*field = std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0 + 0.5));
+    c.*field = std::chrono::milliseconds(std::llround(s * 1000.0));
     return {};
   };
 }
@@ -105,7 +106,7 @@ Setter text(std::string Config::*field, bool allow_empty = false) {
   };
 }
 
-Setter one_of(std::string Config::*field, std::vector<std::string_view> allowed) {
+Setter one_of(std::string Config::*field, const std::vector<std::string_view>& allowed) {
   return [=](Config& c, std::string_view v) -> std::string {
     v = trim(v);
     if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
@@ -116,7 +117,7 @@ Setter one_of(std::string Config::*field, std::vector<std::string_view> allowed)
   };
 }
 
-Setter url(Secret Config::*field, std::vector<std::string_view> schemes) {
+Setter url(Secret Config::*field, const std::vector<std::string_view>& schemes) {
   return [=](Config& c, std::string_view v) -> std::string {
     v = trim(v);
     auto parsed = boost::urls::parse_absolute_uri(v);
@@ -138,7 +139,7 @@ Setter secret(Secret Config::*field) {
 }
 
 const std::vector<Row>& rows() {
-  static const std::vector<Row> kRows{
+  static const std::vector<Row> table{
       {"NODE_ENV", one_of(&Config::node_env, {"development", "test", "production"})},
       {"LOG_LEVEL", one_of(&Config::log_level, {"debug", "info", "warn", "error"})},
       {"HOST", text(&Config::host)},
@@ -214,7 +215,7 @@ const std::vector<Row>& rows() {
       {"OUTBOX_PUBLISH_LEASE_MS", ms_in(&Config::outbox_publish_lease, 1'000, 3'600'000)},
       {"OUTBOX_RETENTION_HOURS", int_in(&Config::outbox_retention_hours, 0, 87'600)},
   };
-  return kRows;
+  return table;
 }
 
 // Rules that relate several values or depend on the environment kind. Secrets a server needs
@@ -391,12 +392,12 @@ Environment read_dotenv_file(const Environment& env, std::vector<std::string>& e
 }
 
 const std::vector<std::string_view>& known_variables() {
-  static const std::vector<std::string_view> kNames = [] {
+  static const std::vector<std::string_view> names = [] {
     std::vector<std::string_view> v;
     for (const auto& r : rows()) v.push_back(r.name);
     return v;
   }();
-  return kNames;
+  return names;
 }
 
 }  // namespace ticketd::config

@@ -3,7 +3,7 @@
 namespace ticketd::core {
 
 CpuPool::CpuPool(std::size_t threads, std::size_t max_pending, metrics::Registry& metrics,
-                 std::string name)
+                 const std::string& name)
     : pool_(threads),
       max_pending_(max_pending),
       rejected_(metrics

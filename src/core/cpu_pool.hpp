@@ -20,7 +20,7 @@ namespace ticketd::core {
 class CpuPool {
  public:
   CpuPool(std::size_t threads, std::size_t max_pending, metrics::Registry& metrics,
-          std::string name);
+          const std::string& name);
   ~CpuPool();
 
   // Runs job() on a pool thread and resumes the caller on its own executor; rethrows what the

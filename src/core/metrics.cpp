@@ -98,9 +98,9 @@ std::vector<std::uint64_t> Histogram::cumulative() const {
 }
 
 const std::vector<double>& latency_buckets() {
-  static const std::vector<double> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                            0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
-  return kBuckets;
+  static const std::vector<double> buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                           0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+  return buckets;
 }
 
 Family<Counter>& Registry::counter(std::string name, std::string help,
@@ -134,7 +134,7 @@ std::string Registry::render() const {
   std::lock_guard lock(mutex_);
   for (const auto& c : collectors_) c();
   std::string out;
-  out.reserve(16 * 1024);
+  out.reserve(std::size_t{16} * 1024);
   for (const auto& f : counters_) {
     header(out, f->name(), f->help(), "counter");
     f->for_each([&](const std::vector<std::string>& key, const Counter& c) {

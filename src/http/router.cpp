@@ -28,7 +28,7 @@ void Router::add(bhttp::verb method, std::string_view pattern, Handler handler,
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
   }
-  Route r{method, std::string(pattern), {}, std::move(handler), options};
+  Route r{method, std::string(pattern), {}, std::move(handler), std::move(options)};
   for (auto part : split(pattern)) {
     if (part.front() == ':') {
       if (part.size() == 1) throw std::invalid_argument("empty parameter name in " + r.pattern);

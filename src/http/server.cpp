@@ -50,7 +50,7 @@ constexpr std::size_t kLingerBytes = 32u << 20;
 asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  std::array<char, 16 * 1024> sink{};
+  std::array<char, std::size_t{16} * 1024> sink{};
   std::size_t drained = 0;
   stream.expires_after(kLingerTime);
   while (drained < kLingerBytes) {
@@ -123,7 +123,7 @@ void Server::start() {
   bound_port_ = acceptor_.local_endpoint().port();
   max_body_limit_ = dispatcher_.largest_body_limit(options_.body_limit);
   accepting_.store(true);
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [this](std::exception_ptr e) {
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [this](const std::exception_ptr& e) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -225,7 +225,7 @@ asio::awaitable<void> Server::accept_loop() {
     connections_.inc();
     auto ex = session->stream.get_executor();
     asio::co_spawn(ex, serve(std::move(session)),
-                   [this, id, remote_ip = std::move(remote_ip)](std::exception_ptr e) {
+                   [this, id, remote_ip = std::move(remote_ip)](const std::exception_ptr& e) {
                      unregister(id, remote_ip);
                      connections_.dec();
                      if (e) {

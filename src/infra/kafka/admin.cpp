@@ -32,7 +32,7 @@ std::string join(const std::vector<std::string>& items) {
   return fmt::format("{}", fmt::join(items, ", "));
 }
 
-core::InfraError admin_error(const char* code, std::string detail) {
+core::InfraError admin_error(const char* code, const std::string& detail) {
   return core::InfraError(core::ErrorKind::kUnavailable, code, detail);
 }
 
@@ -123,7 +123,7 @@ std::vector<int> Admin::State::await_leaders(const std::vector<std::string>& top
   }
 }
 
-Admin::Admin(Options options) : state_(std::make_unique<State>()) {
+Admin::Admin(const Options& options) : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.brokers = options.brokers;
   auto conf = s.make_conf(options, {

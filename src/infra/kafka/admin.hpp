@@ -18,7 +18,7 @@ class Admin {
   // Creates the client; does not contact the cluster yet. Throws
   // InfraError(kInternal, "KAFKA_CONFIG_INVALID") or InfraError(kUnavailable,
   // "KAFKA_CLIENT_FAILED").
-  explicit Admin(Options options);
+  explicit Admin(const Options& options);
   ~Admin();
 
   Admin(const Admin&) = delete;

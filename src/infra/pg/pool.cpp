@@ -19,7 +19,7 @@ constexpr auto kProbeIdleAfter = std::chrono::milliseconds(50);
 // sends exactly one message on its channel: a connection, an empty slot to open one, or an
 // error. The channel is thread-safe, so release() may run on any thread.
 struct Pool::Waiter {
-  explicit Waiter(asio::any_io_executor ex) : channel(ex, 1), timer(ex) {}
+  explicit Waiter(const asio::any_io_executor& ex) : channel(ex, 1), timer(ex) {}
   // (error, connection, may_open): a connection; or may_open = a slot reserved to open one.
   asio::experimental::concurrent_channel<void(boost::system::error_code, Connection*, bool)>
       channel;

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 namespace ticketd::infra::pg {
 
@@ -51,5 +53,14 @@ class Result {
   };
   std::unique_ptr<PGresult, Clear> res_;
 };
+
+// Every row of `r` read by `read(r, row)` (a model's row reader), in order.
+template <typename Read>
+auto rows_of(const Result& r, Read&& read) {
+  std::vector<std::invoke_result_t<Read&, const Result&, int>> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read(r, i));
+  return out;
+}
 
 }  // namespace ticketd::infra::pg

@@ -213,8 +213,7 @@ asio::awaitable<core::Listing<Event>> Repository::list(EventFilter f) {
   const std::string orgs = uuid_array(f.member_orgs);
   Params params(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs, f.limit, f.offset);
   auto r = co_await pool_.query(kList, params);
-  std::vector<Event> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(event_from(r, i));
+  std::vector<Event> out = infra::pg::rows_of(r, event_from);
   const std::int64_t total = co_await pool_.page_total(
       r, 17, f.offset, kCount, Params(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs));
   co_return core::Listing<Event>{std::move(out), total};

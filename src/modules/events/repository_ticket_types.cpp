@@ -108,10 +108,7 @@ asio::awaitable<TicketTypeWrite> write_ticket_type(infra::pg::Pool& pool, Body& 
 asio::awaitable<std::vector<TicketType>> Repository::ticket_types(std::string event_id) {
   Params params(event_id);
   auto r = co_await pool_.query(kTicketTypes, params);
-  std::vector<TicketType> out;
-  out.reserve(static_cast<std::size_t>(r.rows()));
-  for (int i = 0; i < r.rows(); ++i) out.push_back(ticket_type_from(r, i));
-  co_return out;
+  co_return infra::pg::rows_of(r, ticket_type_from);
 }
 
 asio::awaitable<std::optional<TicketType>> Repository::find_ticket_type(std::string event_id,

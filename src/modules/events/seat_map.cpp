@@ -159,7 +159,8 @@ asio::awaitable<std::shared_ptr<const Snapshot>> SeatMapCache::get_since(
   }
   if (stale && leader) {
     auto ex = co_await asio::this_coro::executor;
-    asio::co_spawn(ex, load(event_id, std::move(flight), generation), asio::detached);
+    // A copy of the flight: readers that join below still need it.
+    asio::co_spawn(ex, load(event_id, flight, generation), asio::detached);
   }
   if (hit) {
     (stale ? stale_hits_ : hits_).inc();

@@ -23,6 +23,7 @@ ApiError cancelled() {
 std::vector<core::FieldError> positions(const std::vector<std::size_t>& at, std::string_view field,
                                         std::string_view code, std::string_view message) {
   std::vector<core::FieldError> out;
+  out.reserve(at.size());
   for (auto i : at) {
     out.push_back({std::string(code), std::string(field) + "[" + std::to_string(i) + "]",
                    std::string(message)});
@@ -148,8 +149,9 @@ asio::awaitable<void> Service::seats_changed(std::string event_id, std::string t
   co_await hub_.publish(std::move(event_id), std::move(payload));
 }
 
-void Service::announce_seats_changed(std::string event_id, std::string type,
-                                     std::string reservation_id, std::string seats_json) {
+void Service::announce_seats_changed(std::string event_id, const std::string& type,
+                                     const std::string& reservation_id,
+                                     const std::string& seats_json) {
   cache_.invalidate(event_id);
   std::string payload = seat_update(event_id, type, reservation_id, seats_json);
   hub_.publish_detached(std::move(event_id), std::move(payload));

@@ -79,8 +79,8 @@ class Service {
   // The same without waiting for Redis (the reservation hot path: its 201 must not wait for the
   // announcement). This instance's snapshot is dropped before it returns; the announcements of
   // this instance leave in the order they were made.
-  void announce_seats_changed(std::string event_id, std::string type, std::string reservation_id,
-                              std::string seats_json);
+  void announce_seats_changed(std::string event_id, const std::string& type,
+                              const std::string& reservation_id, const std::string& seats_json);
   // [{id, status, reservedUntil: null}] for seats that all reached one status without a hold
   // (released, sold, refunded): the `seats` of a seat.updated message.
   static std::string seat_statuses(const std::vector<std::string>& seat_ids,

@@ -180,8 +180,7 @@ asio::awaitable<core::Listing<Organization>> Repository::list(std::string user_i
   if (!user_id.empty()) member = user_id;
   const Params params(member, all, limit, offset);
   auto r = co_await pool_.query(kList, params);
-  std::vector<Organization> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(org_from(r, i));
+  std::vector<Organization> out = infra::pg::rows_of(r, org_from);
   const std::int64_t total = co_await pool_.page_total(r, 4, offset, kCount, Params(member, all));
   co_return core::Listing<Organization>{std::move(out), total};
 }
@@ -200,8 +199,7 @@ asio::awaitable<std::pair<AddOutcome, std::optional<Member>>> Repository::add_me
 asio::awaitable<core::Listing<Member>> Repository::members(std::string org_id, std::int64_t limit,
                                                            std::int64_t offset) {
   auto r = co_await pool_.query(kMembers, Params(org_id, limit, offset));
-  std::vector<Member> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(member_from(r, i));
+  std::vector<Member> out = infra::pg::rows_of(r, member_from);
   const std::int64_t total = co_await pool_.page_total(r, 5, offset, kCountMembers, Params(org_id));
   co_return core::Listing<Member>{std::move(out), total};
 }
@@ -246,9 +244,7 @@ asio::awaitable<ApiKey> Repository::create_api_key(std::string org_id, std::stri
 
 asio::awaitable<std::vector<ApiKey>> Repository::api_keys(std::string org_id) {
   auto r = co_await pool_.query(kListKeys, Params(org_id));
-  std::vector<ApiKey> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(key_from(r, i));
-  co_return out;
+  co_return infra::pg::rows_of(r, key_from);
 }
 
 asio::awaitable<bool> Repository::revoke_api_key(std::string org_id, std::string key_id,

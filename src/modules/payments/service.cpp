@@ -66,7 +66,7 @@ std::string storable(std::string_view body) {
 
 // What is kept of the body of a webhook whose signature did not verify: enough to see what was
 // sent, not enough for anyone to fill the database with unauthenticated megabytes.
-constexpr std::size_t kRejectedBodyPrefix = 2 * 1024;
+constexpr std::size_t kRejectedBodyPrefix = 2048;
 
 // The longest prefix of `body` of at most `max` bytes that does not end inside a UTF-8 sequence.
 std::string_view utf8_prefix(std::string_view body, std::size_t max) {

@@ -188,7 +188,7 @@ asio::awaitable<Reserved> Service::reserve(const core::Principal& caller, Reserv
   // Committed: tell every instance (seat-map snapshots, live seat maps), without making the
   // buyer wait for Redis.
   events_.announce_seats_changed(request.event_id, "reservation.created", result.reservation_id,
-                                 std::move(result.seats));
+                                 result.seats);
   co_return Reserved{true, std::move(result.reservation)};
 }
 

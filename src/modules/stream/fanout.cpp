@@ -83,7 +83,7 @@ void Fanout::start() {
     if (auto self = weak.lock()) self->on_link(up);
   });
   asio::co_spawn(executor_, heartbeat_loop(),
-                 [](std::exception_ptr e) { log_failure("sse heartbeats failed", e); });
+                 [](const std::exception_ptr& e) { log_failure("sse heartbeats failed", e); });
 }
 
 asio::awaitable<void> Fanout::async_stop() {
@@ -119,7 +119,7 @@ void Fanout::request_load(const std::shared_ptr<Feed>& feed) {
   if (!feed->want_load()) return;
   auto f = feed;
   asio::co_spawn(executor_, load_loop(std::move(f)),
-                 [](std::exception_ptr e) { log_failure("sse feed reader failed", e); });
+                 [](const std::exception_ptr& e) { log_failure("sse feed reader failed", e); });
 }
 
 asio::awaitable<void> Fanout::load_loop(std::shared_ptr<Feed> feed) {

@@ -5,7 +5,7 @@
 namespace ticketd::stream {
 
 void register_routes(http::Router& router, const std::string& base,
-                     std::shared_ptr<Fanout> fanout) {
+                     const std::shared_ptr<Fanout>& fanout) {
   // Anyone may watch a published event; Accept and Last-Event-ID need no handling: every
   // connection, first or reconnect, starts with a fresh snapshot.
   router.add(http::bhttp::verb::get, base + "/events/:eventId/stream",

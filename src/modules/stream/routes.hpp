@@ -8,6 +8,7 @@
 namespace ticketd::stream {
 
 // GET {base}/events/:eventId/stream.
-void register_routes(http::Router& router, const std::string& base, std::shared_ptr<Fanout> fanout);
+void register_routes(http::Router& router, const std::string& base,
+                     const std::shared_ptr<Fanout>& fanout);
 
 }  // namespace ticketd::stream

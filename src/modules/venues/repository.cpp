@@ -213,8 +213,7 @@ asio::awaitable<core::Listing<Venue>> Repository::list(std::string org_id, std::
                                                        std::int64_t offset) {
   Params params(org_id, limit, offset);
   auto r = co_await pool_.query(kList, params);
-  std::vector<Venue> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(venue_from(r, i));
+  std::vector<Venue> out = infra::pg::rows_of(r, venue_from);
   const std::int64_t total = co_await pool_.page_total(r, 11, offset, kCount, Params(org_id));
   co_return core::Listing<Venue>{std::move(out), total};
 }
