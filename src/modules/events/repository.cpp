@@ -1,15 +1,11 @@
 #include "modules/events/repository.hpp"
 
-#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
-#include <tuple>
-#include <unordered_map>
 
 #include "infra/outbox/outbox.hpp"
 #include "infra/pg/array.hpp"
 #include "infra/pg/errors.hpp"
-#include "infra/pg/sql.hpp"
 #include "modules/events/repository_shared.hpp"
 
 namespace ticketd::events {

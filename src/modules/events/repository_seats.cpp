@@ -3,14 +3,10 @@
 // behind the snapshots.
 
 #include <algorithm>
-#include <boost/json/array.hpp>
-#include <boost/json/serialize.hpp>
 #include <tuple>
 #include <unordered_map>
 
-#include "infra/outbox/outbox.hpp"
 #include "infra/pg/array.hpp"
-#include "infra/pg/errors.hpp"
 #include "infra/pg/sql.hpp"
 #include "modules/events/repository_shared.hpp"
 
@@ -20,7 +16,6 @@ namespace asio = boost::asio;
 using infra::pg::ArrayLiteral;
 using infra::pg::Params;
 using infra::pg::Statement;
-using infra::pg::Tx;
 
 using namespace detail;  // the repository's shared statements and helpers
 
