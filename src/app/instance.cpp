@@ -101,6 +101,7 @@ http::ServerOptions server_options(const config::Config& config) {
   o.idle_timeout = config.http_idle_timeout;
   o.max_connections = config.http_max_connections;
   o.max_connections_per_ip = config.http_max_connections_per_ip;
+  o.trusted_proxies = config.trusted_proxies;
   return o;
 }
 

@@ -106,6 +106,16 @@ Setter text(std::string Config::*field, bool allow_empty = false) {
   };
 }
 
+Setter proxies(core::TrustedProxies Config::*field) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    std::string error;
+    auto parsed = core::TrustedProxies::parse(v, error);
+    if (!parsed) return "must be comma-separated IP addresses or CIDR networks: " + error;
+    c.*field = std::move(*parsed);
+    return {};
+  };
+}
+
 Setter one_of(std::string Config::*field, const std::vector<std::string_view>& allowed) {
   return [=](Config& c, std::string_view v) -> std::string {
     v = trim(v);
@@ -156,6 +166,7 @@ const std::vector<Row>& rows() {
       {"HTTP_IDLE_TIMEOUT_MS", ms_in(&Config::http_idle_timeout, 100, 3'600'000)},
       {"HTTP_MAX_CONNECTIONS", int_in(&Config::http_max_connections, 1, 1'000'000)},
       {"HTTP_MAX_CONNECTIONS_PER_IP", int_in(&Config::http_max_connections_per_ip, 1, 1'000'000)},
+      {"TRUSTED_PROXIES", proxies(&Config::trusted_proxies)},
       {"SHUTDOWN_TIMEOUT_MS", ms_in(&Config::shutdown_timeout, 0, 600'000)},
       {"DATABASE_URL", url(&Config::database_url, {"postgres", "postgresql"})},
       {"DATABASE_POOL_SIZE", int_in(&Config::db_pool_size, 1, 500)},

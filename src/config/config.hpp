@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/trusted_proxies.hpp"
+
 namespace ticketd::config {
 
 using Environment = std::map<std::string, std::string, std::less<>>;
@@ -46,9 +48,12 @@ struct Config {
   std::chrono::milliseconds http_idle_timeout{60'000};
   std::chrono::milliseconds shutdown_timeout{10'000};
   int http_max_connections = 10'000;
-  // Connections one client address may hold open (SSE streams included); behind a proxy all
+  // Connections one socket address may hold open (SSE streams included); behind a proxy all
   // clients share its address, so raise it there.
   int http_max_connections_per_ip = 256;
+  // Proxies whose X-Forwarded-For is believed (TRUSTED_PROXIES); none by default. The client
+  // address they yield is what logs, audit rows and per-client limits see.
+  core::TrustedProxies trusted_proxies;
 
   // PostgreSQL
   Secret database_url{"postgres://ticketd:ticketd@127.0.0.1:5555/ticketd"};

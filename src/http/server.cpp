@@ -156,6 +156,18 @@ void Server::begin_shutdown() {
   }
 }
 
+std::string Server::client_ip(const bhttp::request_header<>& head, const std::string& peer) const {
+  if (options_.trusted_proxies.empty()) return peer;
+  std::string forwarded;
+  // Every X-Forwarded-For line, in order (a proxy may add its own line instead of appending).
+  const auto [first, last] = head.equal_range("X-Forwarded-For");
+  for (auto it = first; it != last; ++it) {
+    if (!forwarded.empty()) forwarded += ',';
+    forwarded += std::string_view(it->value().data(), it->value().size());
+  }
+  return options_.trusted_proxies.client_ip(peer, forwarded);
+}
+
 void Server::unregister(std::uint64_t id, const std::string& remote_ip) {
   std::lock_guard lock(sessions_mutex_);
   sessions_.erase(id);
@@ -337,7 +349,8 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
     // The client's clock stops while we decide: authentication may wait on the database.
     stream.expires_never();
     // The parser keeps reading the body into its own message; the head is ours from here.
-    Request req(std::move(parser.get().base()), session->remote_ip);
+    std::string client = client_ip(parser.get().base(), session->remote_ip);
+    Request req(std::move(parser.get().base()), std::move(client));
     auto admission = co_await dispatcher_.admit(req, options_.body_limit);
     if (admission.answer) {
       // Refused on its head (404, 401, 403, ...): the body, if any, is never read, so the

@@ -17,6 +17,7 @@
 
 #include "core/errors.hpp"
 #include "core/metrics.hpp"
+#include "core/trusted_proxies.hpp"
 #include "http/dispatcher.hpp"
 
 namespace ticketd::http {
@@ -34,6 +35,9 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   int max_connections = 10'000;      // past it: 503 + Retry-After, then close
   int max_connections_per_ip = 256;  // past it: 429 + Retry-After, then close
+  // Whose X-Forwarded-For names the client (Request::remote_ip). The connection caps count
+  // socket addresses: they run before any header is read.
+  core::TrustedProxies trusted_proxies;
 };
 
 class Server {
@@ -71,6 +75,8 @@ class Server {
   boost::asio::awaitable<void> run_stream(Session& session, const Request& req, Response res);
   // Removes the session and its share of its address's connection count.
   void unregister(std::uint64_t id, const std::string& remote_ip);
+  // The request's client address: the socket peer, or what trusted proxies forwarded.
+  std::string client_ip(const bhttp::request_header<>& head, const std::string& peer) const;
 
   boost::asio::io_context& ioc_;
   ServerOptions options_;

@@ -183,6 +183,39 @@ def test_connections_past_the_per_ip_cap_get_429_and_past_the_total_cap_503():
                 s.close()
 
 
+def logged_ip(t, response):
+    """The client address ticketd logged for the request that got `response`."""
+    request_id = response.headers["X-Request-Id"]
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        for r in t.log_records():
+            if r.get("message") == "request" and r.get("requestId") == request_id:
+                return r.get("ip")
+        time.sleep(0.05)
+    raise AssertionError(f"no access log line for {request_id}")
+
+
+def test_x_forwarded_for_is_believed_only_from_trusted_proxies():
+    spoof = {"X-Forwarded-For": "203.0.113.66"}
+    # Nobody is trusted by default: a client cannot pick its address by sending the header.
+    with running_ticketd({}) as t:
+        assert logged_ip(t, t.get("/health/live", headers=spoof)) == "127.0.0.1"
+    # Trusted peers (the test connects from 127.0.0.1): the right-most untrusted entry is the
+    # client, whatever the client wrote further left; trusted hops are skipped.
+    with running_ticketd({"TRUSTED_PROXIES": "127.0.0.1/32, 10.0.0.0/8"}) as t:
+        assert logged_ip(t, t.get("/health/live", headers=spoof)) == "203.0.113.66"
+        chain = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7, 10.1.2.3"}
+        assert logged_ip(t, t.get("/health/live", headers=chain)) == "203.0.113.7"
+        assert logged_ip(t, t.get("/health/live", headers={"X-Forwarded-For": "junk"})) == "127.0.0.1"
+        assert logged_ip(t, t.get("/health/live")) == "127.0.0.1"
+    # A list that is not addresses stops the server at start-up instead of trusting nobody.
+    bad = subprocess.run([BIN, "config-check"], capture_output=True, text=True, timeout=30,
+                         env={"NODE_ENV": "development", "ENV_FILE": "/dev/null",
+                              "TRUSTED_PROXIES": "10.0.0.0/8, the-load-balancer"})
+    assert bad.returncode != 0
+    assert "TRUSTED_PROXIES" in bad.stderr and "the-load-balancer" in bad.stderr
+
+
 def test_the_header_timeout_applies_to_every_request_on_a_kept_alive_connection():
     with running_ticketd({"HTTP_HEADER_TIMEOUT_MS": "500", "HTTP_IDLE_TIMEOUT_MS": "60000"}) as t:
         with socket.create_connection(("127.0.0.1", t.port), timeout=5) as s:

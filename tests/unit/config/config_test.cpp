@@ -66,6 +66,17 @@ TEST(Config, ListsEveryProblemAtOnce) {
   EXPECT_TRUE(mentions(r.errors, "JWT_EXPIRES_IN"));
 }
 
+TEST(Config, TrustedProxiesAreParsedAndCheckedAtLoad) {
+  EXPECT_TRUE(load({}, {}).config.trusted_proxies.empty());
+  const auto ok = load({{"TRUSTED_PROXIES", "10.0.0.0/8, ::1"}}, {});
+  ASSERT_TRUE(ok.errors.empty());
+  EXPECT_TRUE(ok.config.trusted_proxies.contains("10.4.5.6"));
+  EXPECT_TRUE(ok.config.trusted_proxies.contains("::1"));
+  const auto bad = load({{"TRUSTED_PROXIES", "10.0.0.0/8, the-lb"}}, {});
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_TRUE(mentions(bad.errors, "TRUSTED_PROXIES"));
+}
+
 TEST(Config, LiveSeatMapSettings) {
   const auto d = load({}, {}).config;
   EXPECT_EQ(d.sse_heartbeat, std::chrono::seconds(15));
