@@ -228,10 +228,15 @@ TEST_F(ReservePg, GeneralAdmissionNeverExceedsCapacity) {
   std::int64_t granted = 0;
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto r = results[i].get();
-    if (r.outcome == Outcome::kCreated)
+    if (r.outcome == Outcome::kCreated) {
       granted += 1 + static_cast<std::int64_t>(i % 3);
-    else
+    } else if (r.outcome != Outcome::kLockTimeout) {
       EXPECT_EQ(r.outcome, Outcome::kSoldOut);
+    }
+    // kLockTimeout: PostgreSQL chose this request as a deadlock victim (seen under CPU
+    // contention: a slow-path taker queued on a slot's old row version while a newer statement
+    // locked the new one). Its writes rolled back, which the sums below check; the service
+    // retries such requests (Service::reserve, kLockRetries), the repository does not.
   }
   // Demand is 24 units for 10: never more than 10 granted, and what was granted is what the
   // slots hold. (A racing request can be refused while units are only tentatively taken by one
