@@ -12,16 +12,12 @@
 
 extern char** environ;  // NOLINT: POSIX
 
+#include "core/strings.hpp"
+
 namespace ticketd::config {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
+using core::trim;
 
 bool parse_int(std::string_view s, long long& out) {
   s = trim(s);

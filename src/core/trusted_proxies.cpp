@@ -2,17 +2,13 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "core/strings.hpp"
+
 namespace ticketd::core {
 
 namespace ip = boost::asio::ip;
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // An address as proxies write it: bare, "[v6]" or "[v6]:port", or "v4:port". IPv4-mapped IPv6
 // addresses count as the IPv4 address they carry.

@@ -3,16 +3,13 @@
 #include <charconv>
 
 #include "core/crypto.hpp"
+#include "core/strings.hpp"
 
 namespace ticketd::payments {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using core::trim;
 
 constexpr std::size_t kMaxSignatures = 8;
 
