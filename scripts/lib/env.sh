@@ -19,6 +19,13 @@ TICKETD_DEFAULT_TEST_DATABASE_URL="postgres://ticketd:ticketd@127.0.0.1:5555/tic
 TICKETD_DEFAULT_REDIS_URL="redis://127.0.0.1:6379/0"
 TICKETD_DEFAULT_KAFKA_BROKERS="127.0.0.1:9092"
 
+# What a benchmark of capacity serves with (`env $TICKETD_CAPACITY_ENV ... ticketd serve`): one
+# load generator is one address and few users, so no rate limits; no shedding and the normal pool
+# wait, so the figure is what the machine does. bench/overload measures limits and shedding.
+TICKETD_CAPACITY_ENV="RATE_LIMIT_ENABLED=false HTTP_MAX_IN_FLIGHT_READS=0 HTTP_MAX_IN_FLIGHT_WRITES=0 \
+HTTP_MAX_IN_FLIGHT_AUTH=0 HTTP_MAX_IN_FLIGHT_RESERVE=0 HTTP_MAX_IN_FLIGHT_PAYMENTS=0 \
+HTTP_MAX_IN_FLIGHT_WEBHOOK=0 DATABASE_POOL_HOT_TIMEOUT_MS=2000"
+
 ticketd_load_dotenv() {
   local file="${1:-$TICKETD_ROOT/.env}" line key value
   [ -f "$file" ] || return 0

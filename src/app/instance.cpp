@@ -16,6 +16,7 @@
 #include "modules/iam/routes.hpp"
 #include "modules/organizations/routes.hpp"
 #include "modules/payments/routes.hpp"
+#include "modules/ratelimit/policy.hpp"
 #include "modules/reservations/routes.hpp"
 #include "modules/stream/routes.hpp"
 #include "modules/tickets/routes.hpp"
@@ -76,7 +77,9 @@ stream::Settings stream_settings(const config::Config& config) {
   s.heartbeat = config.sse_heartbeat;
   s.client_queue_max = static_cast<std::size_t>(config.sse_client_queue_max);
   s.max_streams = config.sse_max_streams;
-  s.max_streams_per_ip = config.sse_max_streams_per_ip;
+  // Both caps are per-client limits: RATE_LIMIT_ENABLED=false lifts them with the others.
+  s.max_streams_per_ip = config.rate_limit_enabled ? config.sse_max_streams_per_ip : 0;
+  s.max_streams_per_user = config.rate_limit_enabled ? config.sse_max_streams_per_user : 0;
   s.write_timeout = config.sse_write_timeout;
   return s;
 }
@@ -89,6 +92,21 @@ workers::PaymentSucceededConsumer::Options consumer_options(const config::Config
   o.backoff = config.consumer_backoff;
   o.backoff_max = config.consumer_backoff_max;
   return o;
+}
+
+http::Shedder::Limits shedding_limits(const config::Config& c) {
+  using http::TrafficClass;
+  http::Shedder::Limits limits{};
+  auto set = [&limits](TrafficClass k, int n) {
+    limits[static_cast<std::size_t>(k)] = static_cast<std::size_t>(n);
+  };
+  set(TrafficClass::kReads, c.http_max_in_flight_reads);
+  set(TrafficClass::kWrites, c.http_max_in_flight_writes);
+  set(TrafficClass::kAuth, c.http_max_in_flight_auth);
+  set(TrafficClass::kReserve, c.http_max_in_flight_reserve);
+  set(TrafficClass::kPayments, c.http_max_in_flight_payments);
+  set(TrafficClass::kWebhook, c.http_max_in_flight_webhook);
+  return limits;
 }
 
 http::ServerOptions server_options(const config::Config& config) {
@@ -129,6 +147,7 @@ Instance::Instance(const config::Config& config)
       topics_(kafka_options(config), config.kafka_topic_partitions, config.kafka_topic_replication),
       password_pool_(static_cast<std::size_t>(config.auth_hash_threads),
                      static_cast<std::size_t>(config.auth_hash_queue), metrics_, "passwords"),
+      limiter_(redis_, metrics_),
       iam_repo_(pool_),
       iam_(iam_repo_, password_pool_, iam_settings(config)),
       org_repo_(pool_),
@@ -142,16 +161,17 @@ Instance::Instance(const config::Config& config)
                                         static_cast<std::size_t>(config.seatmap_cache_max_events)},
           metrics_),
       events_(event_repo_, seat_maps_, hub_, events::Settings{config.ga_capacity_slots}),
-      payment_repo_(pool_),
+      payment_repo_(pool_, config.db_pool_hot_timeout),
       simulated_(add_simulated_provider(providers_, config)),
       payments_(payment_repo_, providers_, simulated_, events_, metrics_),
       outbox_publisher_(ioc_.get_executor(), pool_, producer_, pool_options(config).connect,
                         outbox_options(config, payments_), metrics_),
-      reservation_repo_(pool_,
-                        reservations::Limits{config.reservation_ttl_seconds,
-                                             config.reservation_max_active_per_user_event,
-                                             config.reserve_lock_timeout},
-                        outbox_waker(config, outbox_publisher_)),
+      reservation_repo_(
+          pool_,
+          reservations::Limits{config.reservation_ttl_seconds,
+                               config.reservation_max_active_per_user_event,
+                               config.reserve_lock_timeout, config.db_pool_hot_timeout},
+          outbox_waker(config, outbox_publisher_)),
       reservations_(reservation_repo_, events_, metrics_),
       fanout_(std::make_shared<stream::Fanout>(asio::make_strand(ioc_), events_, hub_,
                                                stream_settings(config), metrics_)),
@@ -164,13 +184,35 @@ Instance::Instance(const config::Config& config)
       payment_consumer_(ioc_.get_executor(), tickets_, producer_, consumer_options(config),
                         metrics_),
       health_(readiness_checks(), std::chrono::milliseconds(2'000)),
+      shedder_(shedding_limits(config), metrics_),
       dispatcher_(routes(), metrics_),
       server_(ioc_, server_options(config), dispatcher_, metrics_) {
   redis_->start();
   hub_.start();
   orgs_.on_rights_changed([this](const std::string& user_id) { iam_.forget_user(user_id); });
   fanout_->start();
+  dispatcher_.shed_with(shedder_);
   dispatcher_.use(iam::authentication_middleware(iam_));
+  if (config_.rate_limit_enabled) limit_rates();
+}
+
+// After authentication (a caller's own buckets apply), one Redis call per request.
+void Instance::limit_rates() {
+  const auto& c = config_;
+  ratelimit::Policy policy{
+      c.rate_limit_api_ip,       c.rate_limit_auth_ip,    c.rate_limit_login_failures_email,
+      c.rate_limit_reserve_user, c.rate_limit_reserve_ip, c.rate_limit_payments_user,
+      c.rate_limit_payments_ip,  c.rate_limit_webhook_ip, c.rate_limit_sse_connect_ip};
+  dispatcher_.use(ratelimit::middleware(limiter_, policy, metrics_));
+  const core::RateRule failures = c.rate_limit_login_failures_email;
+  iam::LoginThrottle throttle;
+  throttle.check = [this, failures](std::string email) {
+    return ratelimit::check_login(limiter_, failures, std::move(email));
+  };
+  throttle.failed = [this, failures](std::string email) {
+    return ratelimit::record_failed_login(limiter_, failures, std::move(email));
+  };
+  iam_.throttle_logins(std::move(throttle));
 }
 
 // Each check answers quickly and never throws (a failure is "down").

@@ -31,6 +31,7 @@
 #include "modules/payments/repository.hpp"
 #include "modules/payments/service.hpp"
 #include "modules/payments/simulated.hpp"
+#include "modules/ratelimit/limiter.hpp"
 #include "modules/realtime/hub.hpp"
 #include "modules/reservations/repository.hpp"
 #include "modules/reservations/service.hpp"
@@ -57,6 +58,7 @@ class Instance {
 
  private:
   std::vector<health::Check> readiness_checks();
+  void limit_rates();
   http::Router routes();
   void grant_bootstrap_super_admin();
   void stop_on_signal(boost::asio::signal_set& signals);
@@ -77,6 +79,7 @@ class Instance {
   infra::kafka::Producer producer_;
   TopicEnsurer topics_;
   core::CpuPool password_pool_;
+  ratelimit::Limiter limiter_;
 
   // Modules.
   iam::Repository iam_repo_;
@@ -105,6 +108,7 @@ class Instance {
   health::Service health_;
 
   // HTTP.
+  http::Shedder shedder_;
   http::Dispatcher dispatcher_;
   http::Server server_;
 };

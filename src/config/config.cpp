@@ -112,6 +112,15 @@ Setter proxies(core::TrustedProxies Config::*field) {
   };
 }
 
+Setter rate(core::RateRule Config::*field) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    auto parsed = core::RateRule::parse(v);
+    if (!parsed) return "must be <count>/<period> (e.g. 30/1m, 5/10s, 1000/1h) or off";
+    c.*field = *parsed;
+    return {};
+  };
+}
+
 Setter one_of(std::string Config::*field, const std::vector<std::string_view>& allowed) {
   return [=](Config& c, std::string_view v) -> std::string {
     v = trim(v);
@@ -163,10 +172,27 @@ const std::vector<Row>& rows() {
       {"HTTP_MAX_CONNECTIONS", int_in(&Config::http_max_connections, 1, 1'000'000)},
       {"HTTP_MAX_CONNECTIONS_PER_IP", int_in(&Config::http_max_connections_per_ip, 1, 1'000'000)},
       {"TRUSTED_PROXIES", proxies(&Config::trusted_proxies)},
+      {"HTTP_MAX_IN_FLIGHT_READS", int_in(&Config::http_max_in_flight_reads, 0, 1'000'000)},
+      {"HTTP_MAX_IN_FLIGHT_WRITES", int_in(&Config::http_max_in_flight_writes, 0, 1'000'000)},
+      {"HTTP_MAX_IN_FLIGHT_AUTH", int_in(&Config::http_max_in_flight_auth, 0, 1'000'000)},
+      {"HTTP_MAX_IN_FLIGHT_RESERVE", int_in(&Config::http_max_in_flight_reserve, 0, 1'000'000)},
+      {"HTTP_MAX_IN_FLIGHT_PAYMENTS", int_in(&Config::http_max_in_flight_payments, 0, 1'000'000)},
+      {"HTTP_MAX_IN_FLIGHT_WEBHOOK", int_in(&Config::http_max_in_flight_webhook, 0, 1'000'000)},
       {"SHUTDOWN_TIMEOUT_MS", ms_in(&Config::shutdown_timeout, 0, 600'000)},
       {"DATABASE_URL", url(&Config::database_url, {"postgres", "postgresql"})},
+      {"RATE_LIMIT_ENABLED", boolean(&Config::rate_limit_enabled)},
+      {"RATE_LIMIT_API_IP", rate(&Config::rate_limit_api_ip)},
+      {"RATE_LIMIT_AUTH_IP", rate(&Config::rate_limit_auth_ip)},
+      {"RATE_LIMIT_LOGIN_FAILURES_EMAIL", rate(&Config::rate_limit_login_failures_email)},
+      {"RATE_LIMIT_RESERVE_USER", rate(&Config::rate_limit_reserve_user)},
+      {"RATE_LIMIT_RESERVE_IP", rate(&Config::rate_limit_reserve_ip)},
+      {"RATE_LIMIT_PAYMENTS_USER", rate(&Config::rate_limit_payments_user)},
+      {"RATE_LIMIT_PAYMENTS_IP", rate(&Config::rate_limit_payments_ip)},
+      {"RATE_LIMIT_WEBHOOK_IP", rate(&Config::rate_limit_webhook_ip)},
+      {"RATE_LIMIT_SSE_CONNECT_IP", rate(&Config::rate_limit_sse_connect_ip)},
       {"DATABASE_POOL_SIZE", int_in(&Config::db_pool_size, 1, 500)},
       {"DATABASE_POOL_TIMEOUT_MS", ms_in(&Config::db_pool_timeout, 1, 60'000)},
+      {"DATABASE_POOL_HOT_TIMEOUT_MS", ms_in(&Config::db_pool_hot_timeout, 1, 60'000)},
       {"DATABASE_CONNECT_TIMEOUT_MS", ms_in(&Config::db_connect_timeout, 100, 60'000)},
       {"DATABASE_STATEMENT_TIMEOUT_MS", ms_in(&Config::db_statement_timeout, 1, 600'000)},
       {"REDIS_URL", url(&Config::redis_url, {"redis"})},
@@ -209,6 +235,7 @@ const std::vector<Row>& rows() {
       {"SSE_CLIENT_QUEUE_MAX", int_in(&Config::sse_client_queue_max, 1, 1'000'000)},
       {"SSE_MAX_STREAMS", int_in(&Config::sse_max_streams, 1, 1'000'000)},
       {"SSE_MAX_STREAMS_PER_IP", int_in(&Config::sse_max_streams_per_ip, 1, 1'000'000)},
+      {"SSE_MAX_STREAMS_PER_USER", int_in(&Config::sse_max_streams_per_user, 1, 1'000'000)},
       {"SSE_WRITE_TIMEOUT_MS", ms_in(&Config::sse_write_timeout, 100, 600'000)},
       {"WORKERS_ENABLED", boolean(&Config::workers_enabled)},
       {"RESERVATION_EXPIRY_INTERVAL_SECONDS",

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/rate_rule.hpp"
 #include "core/trusted_proxies.hpp"
 
 namespace ticketd::config {
@@ -54,11 +55,34 @@ struct Config {
   // Proxies whose X-Forwarded-For is believed (TRUSTED_PROXIES); none by default. The client
   // address they yield is what logs, audit rows and per-client limits see.
   core::TrustedProxies trusted_proxies;
+  // Load shedding: requests in flight per traffic class (http/traffic.hpp) before 503
+  // SERVER_BUSY; 0 = unbounded. HTTP_MAX_IN_FLIGHT_<CLASS>.
+  int http_max_in_flight_reads = 256;
+  int http_max_in_flight_writes = 128;
+  int http_max_in_flight_auth = 64;
+  int http_max_in_flight_reserve = 128;
+  int http_max_in_flight_payments = 64;
+  int http_max_in_flight_webhook = 64;
+
+  // Rate limits (modules/ratelimit): token buckets in Redis, per-instance while Redis is down.
+  // false turns every limit off, the SSE stream caps per address and per user included.
+  bool rate_limit_enabled = true;
+  core::RateRule rate_limit_api_ip{1'200, std::chrono::minutes(1)};  // every API request
+  core::RateRule rate_limit_auth_ip{30, std::chrono::minutes(1)};    // register/login/refresh
+  core::RateRule rate_limit_login_failures_email{10, std::chrono::minutes(15)};
+  core::RateRule rate_limit_reserve_user{30, std::chrono::minutes(1)};
+  core::RateRule rate_limit_reserve_ip{300, std::chrono::minutes(1)};
+  core::RateRule rate_limit_payments_user{20, std::chrono::minutes(1)};
+  core::RateRule rate_limit_payments_ip{200, std::chrono::minutes(1)};
+  core::RateRule rate_limit_webhook_ip{600, std::chrono::minutes(1)};
+  core::RateRule rate_limit_sse_connect_ip{60, std::chrono::minutes(1)};
 
   // PostgreSQL
   Secret database_url{"postgres://ticketd:ticketd@127.0.0.1:5555/ticketd"};
   int db_pool_size = 16;
   std::chrono::milliseconds db_pool_timeout{2'000};
+  // The pool wait of the hot routes (reserve, checkout, webhooks): past it 503, not a queue.
+  std::chrono::milliseconds db_pool_hot_timeout{50};
   std::chrono::milliseconds db_connect_timeout{3'000};
   std::chrono::milliseconds db_statement_timeout{5'000};
 
@@ -121,9 +145,10 @@ struct Config {
 
   // Live seat maps over SSE
   std::chrono::milliseconds sse_heartbeat{15'000};  // set in (fractional) seconds
-  int sse_client_queue_max = 256;   // messages queued per client before it is dropped as slow
-  int sse_max_streams = 10'000;     // concurrent streams per instance (503 above)
-  int sse_max_streams_per_ip = 20;  // concurrent streams per client address (429 above)
+  int sse_client_queue_max = 256;    // messages queued per client before it is dropped as slow
+  int sse_max_streams = 10'000;      // concurrent streams per instance (503 above)
+  int sse_max_streams_per_ip = 20;   // concurrent streams per client address (429 above)
+  int sse_max_streams_per_user = 5;  // concurrent streams per signed-in user (429 above)
   std::chrono::milliseconds sse_write_timeout{10'000};
 
   // Workers (run inside `serve` unless disabled)

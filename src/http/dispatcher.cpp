@@ -42,6 +42,14 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
+// The answer to a request whose class is full: at once, before its body or the database.
+Response shed(const Request& req) {
+  core::ApiError busy(core::ErrorKind::kUnavailable, "SERVER_BUSY",
+                      "Too many requests of this kind are in progress, retry shortly");
+  busy.with_retry_after(1);
+  return error(req.request_id(), busy);
+}
+
 }  // namespace
 
 std::string_view method_label(bhttp::verb method) noexcept {
@@ -128,30 +136,41 @@ boost::asio::awaitable<Dispatcher::Admission> Dispatcher::admit(Request& req,
     if (!m.allowed.empty()) r.header("Allow", join_methods(m.allowed));
     out.answer = std::move(r);
   } else {
-    req.set_route(m.pattern, std::move(m.params));
     const RouteOptions* options = m.options;
-    out.answer = co_await guarded(req, [&]() -> boost::asio::awaitable<std::optional<Response>> {
-      for (const auto& mw : middleware_) {
-        auto early = co_await mw(req);  // not inside the `if`: GCC 12 (README)
-        if (early) co_return early;
-      }
-      if (options->authorize) co_await options->authorize(req);
-      co_return std::nullopt;
-    });
-    out.handler = m.handler;
-    out.body_limit = options->body_limit.value_or(default_body_limit);
+    req.set_route(m.pattern, std::move(m.params), *options->traffic);
+    std::optional<Shedder::Slot> slot;
+    if (shedder_ != nullptr) slot = shedder_->enter(req.traffic());
+    if (shedder_ != nullptr && !slot) {
+      out.answer = shed(req);
+    } else {
+      if (slot) out.slot = std::move(*slot);
+      out.answer = co_await guarded(req, [&]() -> boost::asio::awaitable<std::optional<Response>> {
+        for (const auto& mw : middleware_) {
+          auto early = co_await mw(req);  // not inside the `if`: GCC 12 (README)
+          if (early) co_return early;
+        }
+        if (options->authorize) co_await options->authorize(req);
+        co_return std::nullopt;
+      });
+      out.handler = m.handler;
+      out.body_limit = options->body_limit.value_or(default_body_limit);
+    }
   }
   in_flight_.dec();
-  if (out.answer) out.answer = finish(req, std::move(*out.answer));
+  if (out.answer) {
+    out.slot.release();
+    out.answer = finish(req, std::move(*out.answer));
+  }
   co_return out;
 }
 
-boost::asio::awaitable<Response> Dispatcher::respond(Request& req, const Admission& admission) {
+boost::asio::awaitable<Response> Dispatcher::respond(Request& req, Admission& admission) {
   in_flight_.inc();
   const Handler& handler = *admission.handler;
   auto res = co_await guarded(req, [&]() -> boost::asio::awaitable<std::optional<Response>> {
     co_return co_await handler(req);
   });
+  admission.slot.release();
   in_flight_.dec();
   if (req.method() == bhttp::verb::get && res->status == bhttp::status::ok &&
       etag_matches(req.header(bhttp::field::if_none_match), res->etag)) {
@@ -168,6 +187,7 @@ boost::asio::awaitable<Response> Dispatcher::handle(Request& req) {
 }
 
 Response Dispatcher::finish(const Request& req, Response res) {
+  for (const auto& [name, value] : req.response_headers()) res.header(name, value);
   observe(req, res);
   return res;
 }

@@ -13,6 +13,7 @@
 #include "http/request.hpp"
 #include "http/response.hpp"
 #include "http/router.hpp"
+#include "http/shedding.hpp"
 
 namespace ticketd::http {
 
@@ -25,6 +26,9 @@ class Dispatcher {
   Dispatcher(Router router, core::metrics::Registry& metrics);
 
   void use(Middleware mw) { middleware_.push_back(std::move(mw)); }
+  // Bounds requests in flight per traffic class (admit() answers 503 past it). Without one,
+  // nothing is shed. `shedder` must outlive the dispatcher.
+  void shed_with(Shedder& shedder) { shedder_ = &shedder; }
 
   // The outcome of admit(): either the final answer (observed already), or the route to run
   // once a body of at most `body_limit` bytes has been read.
@@ -32,12 +36,15 @@ class Dispatcher {
     std::optional<Response> answer;
     const Handler* handler = nullptr;
     std::size_t body_limit = 0;
+    // The request's place in its traffic class, held while its body is read and its handler
+    // runs; respond() gives it back.
+    Shedder::Slot slot;
   };
   // Phase one, before the body is read. Never throws. `default_body_limit` applies to routes
   // that declare none.
   boost::asio::awaitable<Admission> admit(Request& req, std::size_t default_body_limit);
   // Phase two, with the body in `req`: runs the admitted handler. Never throws.
-  boost::asio::awaitable<Response> respond(Request& req, const Admission& admission);
+  boost::asio::awaitable<Response> respond(Request& req, Admission& admission);
   // Both phases for a request whose body is already in `req`.
   boost::asio::awaitable<Response> handle(Request& req);
 
@@ -60,6 +67,7 @@ class Dispatcher {
 
   Router router_;
   std::vector<Middleware> middleware_;
+  Shedder* shedder_ = nullptr;
   core::metrics::Family<core::metrics::Counter>& requests_;
   core::metrics::Family<core::metrics::Histogram>& latency_;
   core::metrics::Gauge& in_flight_;

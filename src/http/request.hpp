@@ -12,6 +12,7 @@
 
 #include "core/actor.hpp"
 #include "core/principal.hpp"
+#include "http/traffic.hpp"
 
 namespace ticketd::http {
 
@@ -68,11 +69,22 @@ class Request {
   // The authenticated caller as the author of a change (audit rows, outbox `actor`).
   core::Actor actor() const;
 
+  // Headers every answer to this request carries, whoever produces it (RateLimit-*).
+  void add_response_header(std::string name, std::string value) {
+    response_headers_.emplace_back(std::move(name), std::move(value));
+  }
+  const std::vector<std::pair<std::string, std::string>>& response_headers() const noexcept {
+    return response_headers_;
+  }
+
   void set_request_id(std::string id) { request_id_ = std::move(id); }
-  void set_route(std::string_view route, PathParams params) {
+  void set_route(std::string_view route, PathParams params, TrafficClass traffic) {
     route_ = route;
     params_ = std::move(params);
+    traffic_ = traffic;
   }
+  // The matched route's class (kReads until a route matched).
+  TrafficClass traffic() const noexcept { return traffic_; }
 
  private:
   bhttp::request_header<> head_;
@@ -84,9 +96,11 @@ class Request {
   std::string request_id_;
   std::string_view route_ = "unmatched";
   PathParams params_;
+  TrafficClass traffic_ = TrafficClass::kReads;
   std::optional<boost::json::value> json_;
   std::optional<core::Principal> principal_;
   std::any auth_details_;
+  std::vector<std::pair<std::string, std::string>> response_headers_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

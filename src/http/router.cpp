@@ -28,6 +28,10 @@ void Router::add(bhttp::verb method, std::string_view pattern, Handler handler,
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
   }
+  if (!options.traffic) {
+    const bool read = method == bhttp::verb::get || method == bhttp::verb::head;
+    options.traffic = read ? TrafficClass::kReads : TrafficClass::kWrites;
+  }
   Route r{method, std::string(pattern), {}, std::move(handler), std::move(options)};
   for (auto part : split(pattern)) {
     if (part.front() == ':') {

@@ -11,6 +11,7 @@
 
 #include "http/request.hpp"
 #include "http/response.hpp"
+#include "http/traffic.hpp"
 
 namespace ticketd::http {
 
@@ -25,6 +26,8 @@ struct RouteOptions {
   // Runs after authentication and before the body is read: every route with a large body
   // limit has one, so an attacker cannot make us read and expand megabytes before a 403.
   Authorizer authorize;
+  // Which shedding bound and rate limits apply; unset: kReads for GET/HEAD, kWrites otherwise.
+  std::optional<TrafficClass> traffic;
 };
 
 class Router {

@@ -2,8 +2,10 @@
 
 Contract: openapi/openapi.yaml (/reservations).
 
-Every instance this module starts shares one JWT secret (tokens work on all of them) and has rate
-limits off. The module's own `ticketd` instance runs no background workers: every instance shares
+Every instance this module starts shares one JWT secret (tokens work on all of them), has rate
+limits off and waits as long for a database connection on reserve as elsewhere: these tests count
+every answer as a win or a refusal, while overload answers (503 past a short pool wait) have their
+own tests in test_limits.py. The module's own `ticketd` instance runs no background workers: every instance shares
 the test database, so a worker anywhere would expire any lapsed hold, and the worker-off test needs
 no worker at all. Tests that need expiry start their own instances with workers and a short TTL.
 """
@@ -27,7 +29,8 @@ from test_orgs import codes, make_org, user
 TTL = 300  # RESERVATION_TTL_SECONDS default (.env.example)
 SEAT_PRICE, SEAT_FEES = 2500, 150
 GA_PRICE, GA_FEES = 1000, 100
-BASE_ENV = {"JWT_SECRET": "e2e-reservations-shared-signing-secret-0123456789", "RATE_LIMIT_ENABLED": "false"}
+BASE_ENV = {"JWT_SECRET": "e2e-reservations-shared-signing-secret-0123456789", "RATE_LIMIT_ENABLED": "false",
+            "DATABASE_POOL_HOT_TIMEOUT_MS": "2000"}
 
 RESERVATION_KEYS = {"id", "eventId", "orgId", "userId", "status", "expiresAt", "totalCents", "currency",
                     "idempotencyKey", "createdAt", "confirmedAt", "cancelledAt", "expiredAt", "items"}

@@ -408,7 +408,7 @@ def test_redis_restart_mid_stream_keeps_heartbeats_then_resyncs(services):
 # --------------------------------------------------------------------------------------------
 
 def test_streams_are_limited_per_address_and_per_instance():
-    with running(SSE_MAX_STREAMS_PER_IP="2", SSE_MAX_STREAMS="3") as t:
+    with running(SSE_MAX_STREAMS_PER_IP="2", SSE_MAX_STREAMS="3", RATE_LIMIT_ENABLED="true") as t:
         s = open_event(t, sections=HALL_20)
         a = [Sse(t, s.eid), Sse(t, s.eid)]
         try:
@@ -435,6 +435,39 @@ def test_streams_are_limited_per_address_and_per_instance():
             a.append(again)
         finally:
             for c in a:
+                c.close()
+
+
+def test_streams_are_limited_per_user_and_every_client_cap_goes_with_rate_limit_enabled_false():
+    with running(SSE_MAX_STREAMS_PER_USER="1", RATE_LIMIT_ENABLED="true") as t:
+        s = open_event(t, sections=HALL_20)
+        (buyer,) = users(t, 1)
+        first = Sse(t, s.eid, headers=buyer["h"])
+        try:
+            assert first.status == 200
+            # The same user from another address is still the same user.
+            second = Sse(t, s.eid, headers=buyer["h"], source_ip="127.0.0.2")
+            assert second.status == 429
+            assert json.loads(second.body)["errors"][0]["code"] == "TOO_MANY_STREAMS"
+            assert int(second.headers["retry-after"]) > 0
+            assert metric(t, "ticketd_sse_streams_rejected_total", {"reason": "user"}) == 1
+            anonymous = Sse(t, s.eid, source_ip="127.0.0.2")
+            assert anonymous.status == 200
+            anonymous.close()
+        finally:
+            first.close()
+
+    # Limits off (load tests): neither the address nor the user cap applies, the instance's does.
+    with running(SSE_MAX_STREAMS_PER_IP="1", SSE_MAX_STREAMS_PER_USER="1", SSE_MAX_STREAMS="3",
+                 RATE_LIMIT_ENABLED="false") as t:
+        s = open_event(t, sections=HALL_20)
+        (buyer,) = users(t, 1)
+        streams = [Sse(t, s.eid, headers=buyer["h"]) for _ in range(3)]
+        try:
+            assert [c.status for c in streams] == [200, 200, 200]
+            assert Sse(t, s.eid).status == 503
+        finally:
+            for c in streams:
                 c.close()
 
 

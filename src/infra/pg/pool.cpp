@@ -87,6 +87,10 @@ Pool::~Pool() {
 }
 
 asio::awaitable<Lease> Pool::acquire() {
+  return acquire(options_.wait_timeout);
+}
+
+asio::awaitable<Lease> Pool::acquire(std::chrono::milliseconds wait) {
   constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
   const auto started = std::chrono::steady_clock::now();
   std::shared_ptr<Waiter> waiter;
@@ -118,7 +122,7 @@ asio::awaitable<Lease> Pool::acquire() {
   }
 
   if (waiter) {
-    waiter->timer.expires_after(options_.wait_timeout);
+    waiter->timer.expires_after(wait);
     waiter->timer.async_wait(
         [this, weak = std::weak_ptr<Waiter>(waiter)](boost::system::error_code ec) {
           if (ec) return;
@@ -217,6 +221,12 @@ PoolStats Pool::stats() const {
 
 asio::awaitable<Result> Pool::query(const Statement& stmt, const Params& params) {
   Lease lease = co_await acquire();
+  co_return co_await lease->query(stmt, params);
+}
+
+asio::awaitable<Result> Pool::query(const Statement& stmt, const Params& params,
+                                    std::chrono::milliseconds wait) {
+  Lease lease = co_await acquire(wait);
   co_return co_await lease->query(stmt, params);
 }
 

@@ -84,9 +84,14 @@ class Pool {
   // Throws InfraError kUnavailable: DB_POOL_TIMEOUT after wait_timeout, DB_UNAVAILABLE when a
   // new connection cannot be opened, DB_POOL_CLOSED after close().
   boost::asio::awaitable<Lease> acquire();
+  // The same, waiting at most `wait` for a connection: hot routes (reserve, checkout, webhooks)
+  // answer 503 within tens of milliseconds rather than queue behind a saturated pool.
+  boost::asio::awaitable<Lease> acquire(std::chrono::milliseconds wait);
 
   // One statement on a pooled connection.
   boost::asio::awaitable<Result> query(const Statement& stmt, const Params& params = Params{});
+  boost::asio::awaitable<Result> query(const Statement& stmt, const Params& params,
+                                       std::chrono::milliseconds wait);
 
   // The total of a page read with `count(*) OVER ()` in column `column` (every row carries it).
   // A page past the end has no row to carry it: only then `count` runs with `count_params`.

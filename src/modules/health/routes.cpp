@@ -42,10 +42,12 @@ void register_routes(http::Router& router, const std::string& api_base, const Se
   };
   std::vector<std::string> bases{""};
   if (!api_base.empty()) bases.push_back(api_base);
+  // Never shed nor rate limited: operators must be able to watch an overload.
+  const http::RouteOptions ops{.traffic = http::TrafficClass::kOps};
   for (const auto& base : bases) {
-    router.add(verb::get, base + "/health/live", live);
-    router.add(verb::get, base + "/health/ready", ready);
-    router.add(verb::get, base + "/metrics", scrape);
+    router.add(verb::get, base + "/health/live", live, ops);
+    router.add(verb::get, base + "/health/ready", ready, ops);
+    router.add(verb::get, base + "/metrics", scrape, ops);
   }
 }
 

@@ -74,45 +74,51 @@ std::pair<std::string, std::string> read_credentials(core::ObjectReader& reader,
 }  // namespace
 
 void register_routes(http::Router& router, const std::string& base, Service& service) {
-  router.add(verb::post, base + "/auth/register",
-             [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               core::ObjectReader reader(req.json());
-               auto [email, password] = read_credentials(reader, true);
-               auto display_name = reader.string("displayName", false);
-               if (display_name) {
-                 const auto len = utf8_length(*display_name);
-                 if (len < 1 || len > 200)
-                   reader.invalid("displayName", "INVALID_DISPLAY_NAME",
-                                  "displayName must be 1 to 200 characters");
-               }
-               reader.finish();
-               // Coroutine arguments are named, never prvalues: GCC 12 bitwise-copies prvalue class
-               // arguments into the coroutine frame (an SSO string then frees its own frame slot).
-               RegisterInput input{email, password, display_name};
-               ClientInfo client = client_of(req);
-               auto result = co_await service.register_user(std::move(input), std::move(client));
-               co_return http::created(req, auth_json(result), "Registered");
-             });
+  router.add(
+      verb::post, base + "/auth/register",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        core::ObjectReader reader(req.json());
+        auto [email, password] = read_credentials(reader, true);
+        auto display_name = reader.string("displayName", false);
+        if (display_name) {
+          const auto len = utf8_length(*display_name);
+          if (len < 1 || len > 200)
+            reader.invalid("displayName", "INVALID_DISPLAY_NAME",
+                           "displayName must be 1 to 200 characters");
+        }
+        reader.finish();
+        // Coroutine arguments are named, never prvalues: GCC 12 bitwise-copies prvalue class
+        // arguments into the coroutine frame (an SSO string then frees its own frame slot).
+        RegisterInput input{email, password, display_name};
+        ClientInfo client = client_of(req);
+        auto result = co_await service.register_user(std::move(input), std::move(client));
+        co_return http::created(req, auth_json(result), "Registered");
+      },
+      http::RouteOptions{.traffic = http::TrafficClass::kAuth});
 
-  router.add(verb::post, base + "/auth/login",
-             [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               core::ObjectReader reader(req.json());
-               auto [email, password] = read_credentials(reader, false);
-               reader.finish();
-               ClientInfo client = client_of(req);
-               auto result = co_await service.login(email, password, std::move(client));
-               co_return http::ok(req, auth_json(result), "Logged in");
-             });
+  router.add(
+      verb::post, base + "/auth/login",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        core::ObjectReader reader(req.json());
+        auto [email, password] = read_credentials(reader, false);
+        reader.finish();
+        ClientInfo client = client_of(req);
+        auto result = co_await service.login(email, password, std::move(client));
+        co_return http::ok(req, auth_json(result), "Logged in");
+      },
+      http::RouteOptions{.traffic = http::TrafficClass::kAuth});
 
-  router.add(verb::post, base + "/auth/refresh",
-             [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               core::ObjectReader reader(req.json());
-               auto token = reader.string("refreshToken", true);
-               reader.finish();
-               ClientInfo client = client_of(req);
-               auto result = co_await service.refresh(*token, std::move(client));
-               co_return http::ok(req, auth_json(result), "Tokens refreshed");
-             });
+  router.add(
+      verb::post, base + "/auth/refresh",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        core::ObjectReader reader(req.json());
+        auto token = reader.string("refreshToken", true);
+        reader.finish();
+        ClientInfo client = client_of(req);
+        auto result = co_await service.refresh(*token, std::move(client));
+        co_return http::ok(req, auth_json(result), "Tokens refreshed");
+      },
+      http::RouteOptions{.traffic = http::TrafficClass::kAuth});
 
   router.add(verb::post, base + "/auth/logout",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {

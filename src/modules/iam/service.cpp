@@ -103,13 +103,23 @@ asio::awaitable<AuthResult> Service::register_user(RegisterInput input, ClientIn
 
 asio::awaitable<AuthResult> Service::login(std::string email, std::string password,
                                            ClientInfo client) {
+  if (throttle_.check) {
+    std::string address = email;
+    co_await throttle_.check(std::move(address));
+  }
   auto creds = co_await repo_.find_credentials(email);
   // Unknown users cost the same Argon2id verification as known ones.
   const std::string& hash = creds ? creds->password_hash : dummy_hash_;
   bool ok = false;
   std::function<void()> job = [&ok, &hash, &password] { ok = verify_password(hash, password); };
   co_await cpu_.run(std::move(job));
-  if (!creds || !ok || !creds->active) throw invalid_credentials();
+  if (!creds || !ok || !creds->active) {
+    if (throttle_.failed) {
+      std::string address = email;
+      co_await throttle_.failed(std::move(address));
+    }
+    throw invalid_credentials();
+  }
   const std::string family = core::new_uuid();
   const std::string token = random_token();
   NewSession session = new_session(creds->user.id, family, token, client);

@@ -31,14 +31,26 @@ struct RegisterInput {
   std::optional<std::string> display_name;
 };
 
+// The failed-login limit per e-mail address, kept outside iam (modules/ratelimit): check()
+// throws (429) when the address has no failed attempt left, failed() spends one. Both unset: no
+// limit.
+struct LoginThrottle {
+  std::function<boost::asio::awaitable<void>(std::string email)> check;
+  std::function<boost::asio::awaitable<void>(std::string email)> failed;
+};
+
 class Service {
  public:
   Service(Repository& repo, core::CpuPool& cpu, Settings settings);
 
+  // Before the first request.
+  void throttle_logins(LoginThrottle throttle) { throttle_ = std::move(throttle); }
+
   // Throws ApiError 409 EMAIL_TAKEN.
   boost::asio::awaitable<AuthResult> register_user(RegisterInput input, ClientInfo client);
   // Throws ApiError 401 INVALID_CREDENTIALS for an unknown email and a bad password alike, after
-  // the same Argon2id work (a dummy hash is verified for unknown emails).
+  // the same Argon2id work (a dummy hash is verified for unknown emails); 429 RATE_LIMITED,
+  // before that work, once the address has spent its failed attempts (LoginThrottle).
   boost::asio::awaitable<AuthResult> login(std::string email, std::string password,
                                            ClientInfo client);
   // Rotates the pair. A token that was already rotated revokes its whole family (theft
@@ -83,6 +95,7 @@ class Service {
   std::unordered_map<std::string, Cached> cache_;  // "userId|sessionFamilyId"
   static constexpr std::size_t kMaxCached = 100'000;
   std::string dummy_hash_;  // verified for unknown emails so both failures cost the same
+  LoginThrottle throttle_;
 };
 
 // Trims and lowercases an email; nullopt when it does not look like one (or exceeds 254).

@@ -79,14 +79,14 @@ CheckoutResult checkout_of(const infra::pg::Result& r, std::string_view function
 asio::awaitable<CheckoutResult> Repository::context(std::string user_id,
                                                     std::string reservation_id) {
   Params params(user_id, reservation_id);
-  auto r = co_await pool_.query(kContext, params);
+  auto r = co_await pool_.query(kContext, params, hot_wait_);
   co_return checkout_of(r, "payment_context()");
 }
 
 asio::awaitable<CheckoutResult> Repository::create(NewPayment p) {
   Params params(p.id, p.user_id, p.reservation_id, p.provider, p.provider_ref, p.checkout_url,
                 p.correlation_id);
-  auto r = co_await pool_.query(kCreate, params);
+  auto r = co_await pool_.query(kCreate, params, hot_wait_);
   co_return checkout_of(r, "create_payment()");
 }
 
@@ -101,7 +101,7 @@ asio::awaitable<std::optional<PaymentRow>> Repository::find(std::string id) {
 asio::awaitable<WebhookResult> Repository::process_webhook(WebhookInput in) {
   Params params(in.provider, in.provider_event_id, in.provider_ref, in.status, in.amount_cents,
                 in.currency, in.raw_body, in.headers_json, in.correlation_id);
-  auto r = co_await pool_.query(kWebhook, params);
+  auto r = co_await pool_.query(kWebhook, params, hot_wait_);
   co_return WebhookResult{r.boolean(0, 0), r.boolean(0, 1), r.string(0, 2)};
 }
 

@@ -4,6 +4,7 @@
 // verdict's fields apart in SQL; the service gets typed outcomes (core::outcome_of: a word the
 // C++ does not know fails loudly) and the payment's rendered JSON, never a JSON tree to re-read.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -115,7 +116,9 @@ struct RefundResult {
 
 class Repository {
  public:
-  explicit Repository(infra::pg::Pool& pool) : pool_(pool) {}
+  // `hot_wait` bounds the pool wait of checkout and webhooks (503 past it, see Pool::acquire).
+  Repository(infra::pg::Pool& pool, std::chrono::milliseconds hot_wait)
+      : pool_(pool), hot_wait_(hot_wait) {}
 
   // kOk, kExisting, kNotFound, kNotActive or kExpired.
   boost::asio::awaitable<CheckoutResult> context(std::string user_id, std::string reservation_id);
@@ -137,6 +140,7 @@ class Repository {
 
  private:
   infra::pg::Pool& pool_;
+  std::chrono::milliseconds hot_wait_;
 };
 
 }  // namespace ticketd::payments

@@ -54,16 +54,18 @@ std::string webhook_headers(const http::Request& req) {
 
 void register_routes(http::Router& router, const std::string& base, Service& service,
                      RouteSettings settings) {
-  router.add(verb::post, base + "/payments",
-             [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               const auto& caller = req.require_principal();
-               auto request = read_create(req);
-               core::Actor actor = req.actor();
-               auto created = co_await service.create(caller, std::move(request), std::move(actor));
-               co_return http::ok_rendered(
-                   req, created.json, std::string(),
-                   created.created ? http::bhttp::status::created : http::bhttp::status::ok);
-             });
+  router.add(
+      verb::post, base + "/payments",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        auto request = read_create(req);
+        core::Actor actor = req.actor();
+        auto created = co_await service.create(caller, std::move(request), std::move(actor));
+        co_return http::ok_rendered(
+            req, created.json, std::string(),
+            created.created ? http::bhttp::status::created : http::bhttp::status::ok);
+      },
+      http::RouteOptions{.traffic = http::TrafficClass::kPayments});
 
   router.add(verb::get, base + "/payments/:paymentId",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {
@@ -74,52 +76,57 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
              });
 
   // The provider calls this; it authenticates by signature, not by bearer token.
-  router.add(verb::post, base + "/payments/webhook",
-             [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               WebhookRequest request;
-               request.raw_body = req.body();
-               request.signature = std::string(req.header("X-Webhook-Signature"));
-               request.headers_json = webhook_headers(req);
-               request.correlation_id = req.request_id();
-               auto json = co_await service.webhook(std::move(request));
-               co_return http::ok_rendered(req, json, std::string());
-             });
+  router.add(
+      verb::post, base + "/payments/webhook",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        WebhookRequest request;
+        request.raw_body = req.body();
+        request.signature = std::string(req.header("X-Webhook-Signature"));
+        request.headers_json = webhook_headers(req);
+        request.correlation_id = req.request_id();
+        auto json = co_await service.webhook(std::move(request));
+        co_return http::ok_rendered(req, json, std::string());
+      },
+      http::RouteOptions{.traffic = http::TrafficClass::kWebhook});
 
-  router.add(verb::post, base + "/payments/:paymentId/refund",
-             [&service](http::Request& req) -> asio::awaitable<http::Response> {
-               const auto& caller = req.require_principal();
-               const auto id = http::uuid_param(req, "paymentId", "Payment");
-               std::optional<std::string> reason;
-               if (const auto* body = req.json_if_present()) {
-                 core::ObjectReader r(*body);
-                 reason = r.string("reason", false, core::Chars::kText);
-                 if (reason && reason->size() > 500) {
-                   r.invalid("reason", "INVALID_REASON", "reason must be at most 500 characters");
-                 }
-                 r.finish();
-               }
-               core::Actor actor = req.actor();
-               auto json = co_await service.refund(caller, id, std::move(reason), std::move(actor));
-               co_return http::ok_rendered(req, json, std::string());
-             });
+  router.add(
+      verb::post, base + "/payments/:paymentId/refund",
+      [&service](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        const auto id = http::uuid_param(req, "paymentId", "Payment");
+        std::optional<std::string> reason;
+        if (const auto* body = req.json_if_present()) {
+          core::ObjectReader r(*body);
+          reason = r.string("reason", false, core::Chars::kText);
+          if (reason && reason->size() > 500) {
+            r.invalid("reason", "INVALID_REASON", "reason must be at most 500 characters");
+          }
+          r.finish();
+        }
+        core::Actor actor = req.actor();
+        auto json = co_await service.refund(caller, id, std::move(reason), std::move(actor));
+        co_return http::ok_rendered(req, json, std::string());
+      },
+      http::RouteOptions{.traffic = http::TrafficClass::kPayments});
 
   if (settings.simulator) {
-    router.add(verb::post, base + "/dev/payments/:paymentId/complete",
-               [&service](http::Request& req) -> asio::awaitable<http::Response> {
-                 const auto& caller = req.require_principal();
-                 const auto id = http::uuid_param(req, "paymentId", "Payment");
-                 core::ObjectReader r(req.json());
-                 auto outcome = r.string("outcome", true);
-                 if (outcome && *outcome != "SUCCEEDED" && *outcome != "FAILED") {
-                   r.invalid("outcome", "INVALID_OUTCOME", "outcome must be SUCCEEDED or FAILED");
-                 }
-                 r.finish();
-                 core::Actor actor = req.actor();
-                 std::string chosen = *outcome;
-                 auto json =
-                     co_await service.simulate(caller, id, std::move(chosen), std::move(actor));
-                 co_return http::ok_rendered(req, json, std::string());
-               });
+    router.add(
+        verb::post, base + "/dev/payments/:paymentId/complete",
+        [&service](http::Request& req) -> asio::awaitable<http::Response> {
+          const auto& caller = req.require_principal();
+          const auto id = http::uuid_param(req, "paymentId", "Payment");
+          core::ObjectReader r(req.json());
+          auto outcome = r.string("outcome", true);
+          if (outcome && *outcome != "SUCCEEDED" && *outcome != "FAILED") {
+            r.invalid("outcome", "INVALID_OUTCOME", "outcome must be SUCCEEDED or FAILED");
+          }
+          r.finish();
+          core::Actor actor = req.actor();
+          std::string chosen = *outcome;
+          auto json = co_await service.simulate(caller, id, std::move(chosen), std::move(actor));
+          co_return http::ok_rendered(req, json, std::string());
+        },
+        http::RouteOptions{.traffic = http::TrafficClass::kPayments});
   }
 }
 

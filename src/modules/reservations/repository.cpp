@@ -95,7 +95,8 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
   ReserveResult out;
   std::optional<infra::pg::DbError> refused;
   try {
-    auto r = co_await pool_.query(wake_outbox_ ? kReserveQuietly : kReserve, params);
+    auto r =
+        co_await pool_.query(wake_outbox_ ? kReserveQuietly : kReserve, params, limits_.pool_wait);
     out.outcome = core::outcome_of(r.text(0, 0), kOutcomes, "reserve()");
     if (out.outcome == Outcome::kCreated && wake_outbox_) {
       wake_outbox_();  // committed: the reservation.created row is due

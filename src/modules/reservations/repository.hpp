@@ -19,6 +19,9 @@ struct Limits {
   int ttl_seconds = 600;
   int max_active_per_user_event = 1;
   std::chrono::milliseconds lock_timeout{2'000};
+  // How long reserve() waits for a pooled connection before 503: serve passes the hot routes'
+  // short wait (DATABASE_POOL_HOT_TIMEOUT_MS).
+  std::chrono::milliseconds pool_wait{2'000};
 };
 
 class Repository {

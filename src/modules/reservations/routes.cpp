@@ -115,17 +115,18 @@ ReserveRequest read_request(http::Request& req, int max_units) {
 
 void register_routes(http::Router& router, const std::string& base, Service& service,
                      RouteSettings settings) {
-  router.add(verb::post, base + "/reservations",
-             [&service, settings](http::Request& req) -> asio::awaitable<http::Response> {
-               const auto& caller = req.require_principal();
-               auto request = read_request(req, settings.max_units);
-               core::Actor actor = req.actor();
-               auto reserved =
-                   co_await service.reserve(caller, std::move(request), std::move(actor));
-               co_return http::ok_rendered(
-                   req, reserved.json, std::string(),
-                   reserved.created ? http::bhttp::status::created : http::bhttp::status::ok);
-             });
+  router.add(
+      verb::post, base + "/reservations",
+      [&service, settings](http::Request& req) -> asio::awaitable<http::Response> {
+        const auto& caller = req.require_principal();
+        auto request = read_request(req, settings.max_units);
+        core::Actor actor = req.actor();
+        auto reserved = co_await service.reserve(caller, std::move(request), std::move(actor));
+        co_return http::ok_rendered(
+            req, reserved.json, std::string(),
+            reserved.created ? http::bhttp::status::created : http::bhttp::status::ok);
+      },
+      http::RouteOptions{.traffic = http::TrafficClass::kReserve});
 
   router.add(verb::get, base + "/reservations/:reservationId",
              [&service](http::Request& req) -> asio::awaitable<http::Response> {

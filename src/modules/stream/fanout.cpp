@@ -167,11 +167,11 @@ asio::awaitable<void> Fanout::heartbeat_loop() {
 }
 
 asio::awaitable<std::shared_ptr<http::sse::Stream>> Fanout::open(std::string event_id,
-                                                                 std::string remote_ip) {
+                                                                 Viewer viewer) {
   auto canonical = core::canonical_uuid(event_id);
   if (!canonical) throw core::not_found("Event");
   event_id = std::move(*canonical);
-  take_slot(remote_ip);
+  take_slot(viewer);
   // The slot is released by the stream's close handler once attached, or here before that.
   std::shared_ptr<const events::Snapshot> current;
   try {
@@ -179,18 +179,18 @@ asio::awaitable<std::shared_ptr<http::sse::Stream>> Fanout::open(std::string eve
     const Clock::time_point any{};
     current = co_await events_.live_snapshot(std::move(id), any);
   } catch (...) {
-    give_back_slot(remote_ip);
+    give_back_slot(viewer);
     throw;
   }
   if (!current || current->event().status != "PUBLISHED") {
-    give_back_slot(remote_ip);
+    give_back_slot(viewer);
     throw core::not_found("Event");
   }
   http::sse::Limits limits;
   limits.max_queued = settings_.client_queue_max;
   limits.write_timeout = settings_.write_timeout;
   auto stream = http::sse::Stream::create(limits);
-  auto [feed, created] = attach(event_id, remote_ip, stream);
+  auto [feed, created] = attach(event_id, viewer, stream);
   if (created) {
     // Read the seats once Redis confirmed the subscription; right away if the link is down
     // (then again when it is back, see on_link).
@@ -209,7 +209,7 @@ asio::awaitable<std::shared_ptr<http::sse::Stream>> Fanout::open(std::string eve
   co_return stream;
 }
 
-void Fanout::take_slot(const std::string& remote_ip) {
+void Fanout::take_slot(const Viewer& viewer) {
   using core::ApiError;
   using core::ErrorKind;
   std::lock_guard lock(mutex_);
@@ -219,29 +219,45 @@ void Fanout::take_slot(const std::string& remote_ip) {
                    "This server has as many live streams as it takes; retry later")
         .with_retry_after(5);
   }
-  auto& mine = per_ip_[remote_ip];
-  if (mine >= settings_.max_streams_per_ip) {
+  const int cap_ip = settings_.max_streams_per_ip;
+  const int cap_user = settings_.max_streams_per_user;
+  auto& by_ip = per_ip_[viewer.ip];
+  if (cap_ip > 0 && by_ip >= cap_ip) {
     metrics_.rejected.with({"address"}).inc();
     throw ApiError(ErrorKind::kRateLimited, "TOO_MANY_STREAMS",
                    "Too many live streams from this address")
         .with_retry_after(5);
   }
-  ++mine;
+  if (!viewer.user_id.empty()) {
+    auto& by_user = per_user_[viewer.user_id];
+    if (cap_user > 0 && by_user >= cap_user) {
+      metrics_.rejected.with({"user"}).inc();
+      if (by_ip == 0) per_ip_.erase(viewer.ip);
+      throw ApiError(ErrorKind::kRateLimited, "TOO_MANY_STREAMS",
+                     "Too many live streams for this user")
+          .with_retry_after(5);
+    }
+    ++by_user;
+  }
+  ++by_ip;
   ++open_;
   metrics_.open.inc();
 }
 
-void Fanout::give_back_slot(const std::string& remote_ip) {
+void Fanout::give_back_slot(const Viewer& viewer) {
   std::lock_guard lock(mutex_);
-  if (auto it = per_ip_.find(remote_ip); it != per_ip_.end() && --it->second <= 0) {
+  if (auto it = per_ip_.find(viewer.ip); it != per_ip_.end() && --it->second <= 0) {
     per_ip_.erase(it);
+  }
+  if (auto it = per_user_.find(viewer.user_id); it != per_user_.end() && --it->second <= 0) {
+    per_user_.erase(it);  // anonymous viewers have no entry: find("") finds nothing
   }
   --open_;
   metrics_.open.dec();
 }
 
 std::pair<std::shared_ptr<Feed>, bool> Fanout::attach(
-    const std::string& event_id, const std::string& remote_ip,
+    const std::string& event_id, const Viewer& viewer,
     const std::shared_ptr<http::sse::Stream>& stream) {
   std::lock_guard lock(mutex_);
   const std::uint64_t client = next_client_++;
@@ -260,22 +276,23 @@ std::pair<std::shared_ptr<Feed>, bool> Fanout::attach(
   }
   std::shared_ptr<Feed> feed = slot;
   std::weak_ptr<Fanout> weak_self = weak_from_this();
-  stream->on_close([weak_self, event_id, client, remote_ip](CloseReason why) {
-    if (auto self = weak_self.lock()) self->release(event_id, client, remote_ip, why);
+  stream->on_close([weak_self, event_id, client, viewer](CloseReason why) {
+    if (auto self = weak_self.lock()) self->release(event_id, client, viewer, why);
   });
   feed->add(client, stream);
   return {std::move(feed), created};
 }
 
-void Fanout::release(const std::string& event_id, std::uint64_t client, const std::string& ip,
+void Fanout::release(const std::string& event_id, std::uint64_t client, const Viewer& viewer,
                      CloseReason why) {
   metrics_.closed.with({http::sse::to_string(why)}).inc();
   if (why == CloseReason::kSlow || why == CloseReason::kWriteTimeout) {
     metrics_.slow_dropped.inc();
-    core::log::info("slow sse client dropped",
-                    {{"eventId", event_id}, {"reason", http::sse::to_string(why)}, {"ip", ip}});
+    core::log::info(
+        "slow sse client dropped",
+        {{"eventId", event_id}, {"reason", http::sse::to_string(why)}, {"ip", viewer.ip}});
   }
-  give_back_slot(ip);
+  give_back_slot(viewer);
   std::shared_ptr<Feed> idle;
   {
     std::lock_guard lock(mutex_);

@@ -34,8 +34,16 @@ struct Settings {
   std::chrono::milliseconds heartbeat{15'000};
   std::size_t client_queue_max = 256;  // frames queued per client before it is dropped
   int max_streams = 10'000;            // per instance (503 above)
-  int max_streams_per_ip = 20;         // per client address (429 above)
+  // Per client address and per signed-in user (429 above); 0 = no cap (RATE_LIMIT_ENABLED=false).
+  int max_streams_per_ip = 20;
+  int max_streams_per_user = 5;
   std::chrono::milliseconds write_timeout{10'000};
+};
+
+// Who opens a stream: the client's address and, when signed in, the user.
+struct Viewer {
+  std::string ip;
+  std::string user_id;  // empty: anonymous
 };
 
 class Fanout : public std::enable_shared_from_this<Fanout> {
@@ -52,24 +60,23 @@ class Fanout : public std::enable_shared_from_this<Fanout> {
   // Ends every stream (gracefully), drops every feed and its subscription, stops heartbeats.
   boost::asio::awaitable<void> async_stop();
 
-  // A new stream of the event's seat map for a client at `remote_ip`. Throws ApiError: 404 for
-  // an id that is not a UUID or not a published event, 429 past the per-address limit, 503 past
+  // A new stream of the event's seat map for `viewer`. Throws ApiError: 404 for an id that is
+  // not a UUID or not a published event, 429 past the per-address or per-user limit, 503 past
   // the instance's limit (both with Retry-After).
   boost::asio::awaitable<std::shared_ptr<http::sse::Stream>> open(std::string event_id,
-                                                                  std::string remote_ip);
+                                                                  Viewer viewer);
 
   std::size_t open_streams() const;
 
  private:
-  // open()'s parts: one stream of the instance's and the address's budgets (throws past
-  // either), returned when the stream never got attached; attaching the stream to the event's
+  // open()'s parts: one stream of the instance's, the address's and the user's budgets (throws
+  // past any), returned when the stream never got attached; attaching the stream to the event's
   // feed (created, subscribed, when it is the first) hands the slot to the stream's close.
-  void take_slot(const std::string& remote_ip);
-  void give_back_slot(const std::string& remote_ip);
-  std::pair<std::shared_ptr<Feed>, bool> attach(const std::string& event_id,
-                                                const std::string& remote_ip,
+  void take_slot(const Viewer& viewer);
+  void give_back_slot(const Viewer& viewer);
+  std::pair<std::shared_ptr<Feed>, bool> attach(const std::string& event_id, const Viewer& viewer,
                                                 const std::shared_ptr<http::sse::Stream>& stream);
-  void release(const std::string& event_id, std::uint64_t client, const std::string& ip,
+  void release(const std::string& event_id, std::uint64_t client, const Viewer& viewer,
                http::sse::CloseReason why);
   // Asks the feed for a fresh read of its seats; starts the reader unless one runs.
   void request_load(const std::shared_ptr<Feed>& feed);
@@ -86,6 +93,7 @@ class Fanout : public std::enable_shared_from_this<Fanout> {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Feed>> feeds_;
   std::unordered_map<std::string, int> per_ip_;
+  std::unordered_map<std::string, int> per_user_;
   std::size_t open_ = 0;
   std::uint64_t next_client_ = 1;
   bool stopping_ = false;

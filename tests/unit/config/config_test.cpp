@@ -77,6 +77,38 @@ TEST(Config, TrustedProxiesAreParsedAndCheckedAtLoad) {
   EXPECT_TRUE(mentions(bad.errors, "TRUSTED_PROXIES"));
 }
 
+TEST(Config, RateLimitsSheddingAndTheHotPoolWait) {
+  const auto d = load({}, {}).config;
+  EXPECT_TRUE(d.rate_limit_enabled) << "limits are on unless switched off";
+  EXPECT_EQ(d.rate_limit_auth_ip.count, 30);
+  EXPECT_EQ(d.rate_limit_auth_ip.period, std::chrono::minutes(1));
+  EXPECT_EQ(d.http_max_in_flight_reserve, 128);
+  EXPECT_EQ(d.db_pool_hot_timeout, std::chrono::milliseconds(50));
+  const auto r = load({{"RATE_LIMIT_ENABLED", "false"},
+                       {"RATE_LIMIT_RESERVE_USER", "5/10s"},
+                       {"RATE_LIMIT_API_IP", "off"},
+                       {"HTTP_MAX_IN_FLIGHT_RESERVE", "0"},
+                       {"DATABASE_POOL_HOT_TIMEOUT_MS", "20"},
+                       {"SSE_MAX_STREAMS_PER_USER", "2"}},
+                      {});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_FALSE(r.config.rate_limit_enabled);
+  EXPECT_EQ(r.config.rate_limit_reserve_user.count, 5);
+  EXPECT_EQ(r.config.rate_limit_reserve_user.period, std::chrono::seconds(10));
+  EXPECT_TRUE(r.config.rate_limit_api_ip.off());
+  EXPECT_EQ(r.config.http_max_in_flight_reserve, 0);
+  EXPECT_EQ(r.config.db_pool_hot_timeout, std::chrono::milliseconds(20));
+  EXPECT_EQ(r.config.sse_max_streams_per_user, 2);
+  const auto bad = load({{"RATE_LIMIT_AUTH_IP", "30 per minute"},
+                         {"RATE_LIMIT_WEBHOOK_IP", "0/1m"},
+                         {"HTTP_MAX_IN_FLIGHT_AUTH", "-1"}},
+                        {});
+  EXPECT_EQ(bad.errors.size(), 3u);
+  EXPECT_TRUE(mentions(bad.errors, "RATE_LIMIT_AUTH_IP"));
+  EXPECT_TRUE(mentions(bad.errors, "RATE_LIMIT_WEBHOOK_IP"));
+  EXPECT_TRUE(mentions(bad.errors, "HTTP_MAX_IN_FLIGHT_AUTH"));
+}
+
 TEST(Config, LiveSeatMapSettings) {
   const auto d = load({}, {}).config;
   EXPECT_EQ(d.sse_heartbeat, std::chrono::seconds(15));

@@ -92,7 +92,18 @@ class ServerTest : public ::testing::Test {
       });
       co_return sse::respond(std::move(stream));
     });
+    // Writes are bounded to one in flight (ShedsPastTheClassBound); nothing else is.
+    router.add(bhttp::verb::post, "/slow-write", [this](Request& req) -> asio::awaitable<Response> {
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
+      slow_started_ = true;
+      co_await t.async_wait(asio::use_awaitable);
+      co_return ok(req, boost::json::object{{"slow", true}});
+    });
+    Shedder::Limits limits{};
+    limits[static_cast<std::size_t>(TrafficClass::kWrites)] = 1;
+    shedder_ = std::make_unique<Shedder>(limits, metrics_);
     dispatcher_ = std::make_unique<Dispatcher>(std::move(router), metrics_);
+    dispatcher_->shed_with(*shedder_);
     ServerOptions o;
     o.host = "127.0.0.1";
     o.port = 0;
@@ -150,6 +161,7 @@ class ServerTest : public ::testing::Test {
   ticketd::testing::AsyncRunner rt_{2};
   asio::io_context client_ioc_;
   core::metrics::Registry metrics_;
+  std::unique_ptr<Shedder> shedder_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<Server> server_;
   std::atomic<bool> slow_started_{false};
@@ -422,6 +434,35 @@ TEST_F(ServerTest, HeadersOverTheLimitAre431) {
   asio::write(s, asio::buffer(req), ec);  // the server may answer before taking it all
   const auto got = read_until(s, "\r\n\r\n");
   EXPECT_TRUE(got.starts_with("HTTP/1.1 431")) << got.substr(0, 100);
+}
+
+TEST_F(ServerTest, ShedsPastTheClassBoundAtOnceAndRecovers) {
+  // One write in flight (the bound), a second write is refused at once with 503 + Retry-After;
+  // reads are another class and pass; once the first finishes, writes pass again.
+  auto busy = connect();
+  bhttp::request<bhttp::string_body> slow{bhttp::verb::post, "/slow-write", 11};
+  slow.set(bhttp::field::host, "localhost");
+  slow.prepare_payload();
+  bhttp::write(busy, slow);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!slow_started_ && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(slow_started_);
+
+  const auto asked = std::chrono::steady_clock::now();
+  auto shed = request(bhttp::verb::post, "/echo", R"({"a":1})");
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(200));
+  EXPECT_EQ(shed.result(), bhttp::status::service_unavailable);
+  EXPECT_EQ(shed[bhttp::field::retry_after], "1");
+  EXPECT_EQ(first_code(shed), "SERVER_BUSY");
+  EXPECT_EQ(request(bhttp::verb::get, "/items/1").result(), bhttp::status::ok);
+
+  beast::flat_buffer buf;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(busy, buf, res);
+  EXPECT_EQ(res.result(), bhttp::status::ok);
+  EXPECT_EQ(request(bhttp::verb::post, "/echo", R"({"a":1})").result(), bhttp::status::ok);
+  EXPECT_EQ(shedder_->in_flight(TrafficClass::kWrites), 0U);
+  EXPECT_NE(metrics_.render().find("ticketd_shed_total{class=\"writes\"} 1"), std::string::npos);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ TEST(RejectedWebhooks, PurgeDeletesOnlyRejectedRowsPastTheRetention) {
   o.connect.url = ticketd::testing::test_database_url();
   o.max_size = 2;
   infra::pg::Pool pool(rt.ioc().get_executor(), o, metrics);
-  Repository repo(pool);
+  Repository repo(pool, std::chrono::seconds(2));
   // Tagged rows of this test only: other suites share the table.
   const std::string tag = "purge-test-" + core::new_uuid();
   auto count = [&](std::string where) {
