@@ -16,6 +16,7 @@
 #include "modules/iam/routes.hpp"
 #include "modules/organizations/routes.hpp"
 #include "modules/payments/routes.hpp"
+#include "modules/queue/routes.hpp"
 #include "modules/ratelimit/policy.hpp"
 #include "modules/reservations/routes.hpp"
 #include "modules/stream/routes.hpp"
@@ -161,6 +162,10 @@ Instance::Instance(const config::Config& config)
                                         static_cast<std::size_t>(config.seatmap_cache_max_events)},
           metrics_),
       events_(event_repo_, seat_maps_, hub_, events::Settings{config.ga_capacity_slots}),
+      queue_repo_(pool_),
+      queue_line_(redis_),
+      queue_(queue_repo_, queue_line_, queue::Passes(config.effective_jwt_secret()),
+             queue::Settings{std::chrono::seconds(config.queue_admission_ttl_seconds)}, metrics_),
       payment_repo_(pool_, config.db_pool_hot_timeout),
       simulated_(add_simulated_provider(providers_, config)),
       payments_(payment_repo_, providers_, simulated_, events_, metrics_),
@@ -190,6 +195,11 @@ Instance::Instance(const config::Config& config)
   redis_->start();
   hub_.start();
   orgs_.on_rights_changed([this](const std::string& user_id) { iam_.forget_user(user_id); });
+  events_.on_event_changed([this](const std::string& event_id) { queue_.forget(event_id); });
+  reservations_.admit_with(
+      [this](std::string user, std::string event, std::optional<std::string> token) {
+        return queue_.gate(std::move(user), std::move(event), std::move(token));
+      });
   fanout_->start();
   dispatcher_.shed_with(shedder_);
   dispatcher_.use(iam::authentication_middleware(iam_));
@@ -272,6 +282,7 @@ http::Router Instance::routes() {
   organizations::register_routes(router, base, orgs_);
   venues::register_routes(router, base, venues_, venue_settings);
   events::register_routes(router, base, events_);
+  queue::register_routes(router, base, queue_);
   reservations::register_routes(router, base, reservations_,
                                 reservations::RouteSettings{config_.reservation_max_seats});
   tickets::register_routes(router, base, tickets_);

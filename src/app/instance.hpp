@@ -31,6 +31,9 @@
 #include "modules/payments/repository.hpp"
 #include "modules/payments/service.hpp"
 #include "modules/payments/simulated.hpp"
+#include "modules/queue/line.hpp"
+#include "modules/queue/repository.hpp"
+#include "modules/queue/service.hpp"
 #include "modules/ratelimit/limiter.hpp"
 #include "modules/realtime/hub.hpp"
 #include "modules/reservations/repository.hpp"
@@ -91,6 +94,9 @@ class Instance {
   events::Repository event_repo_;
   events::SeatMapCache seat_maps_;
   events::Service events_;
+  queue::Repository queue_repo_;
+  queue::Line queue_line_;
+  queue::Service queue_;
   payments::Repository payment_repo_;
   payments::Providers providers_;
   payments::SimulatedProvider* simulated_;  // owned by providers_; null with the simulator off

@@ -226,6 +226,7 @@ const std::vector<Row>& rows() {
       {"GA_CAPACITY_SLOTS", int_in(&Config::ga_capacity_slots, 1, 256)},
       {"SEATMAP_CACHE_TTL_MS", ms_in(&Config::seatmap_cache_ttl, 0, 3'600'000)},
       {"SEATMAP_CACHE_MAX_EVENTS", int_in(&Config::seatmap_cache_max_events, 1, 100'000)},
+      {"QUEUE_ADMISSION_TTL_SECONDS", int_in(&Config::queue_admission_ttl_seconds, 10, 86'400)},
       {"RESERVATION_TTL_SECONDS", int_in(&Config::reservation_ttl_seconds, 5, 86'400)},
       {"RESERVATION_MAX_SEATS", int_in(&Config::reservation_max_seats, 1, 1'000)},
       {"RESERVATION_MAX_ACTIVE_PER_USER_EVENT",

@@ -136,6 +136,9 @@ struct Config {
   std::chrono::milliseconds seatmap_cache_ttl{5'000};
   int seatmap_cache_max_events = 256;
 
+  // Waiting room (modules/queue): how long an admission token lets its buyer reserve.
+  int queue_admission_ttl_seconds = 600;
+
   // Reservations
   int reservation_ttl_seconds = 300;  // how long a hold lasts (database clock)
   int reservation_max_seats = 10;     // seats plus general-admission units per reservation

@@ -1,6 +1,7 @@
 #pragma once
 // Expected failures, protocol-neutral. Services and validation throw ApiError; infrastructure
 // throws InfraError. Only http/ turns a kind into a status code (http/envelope.cpp).
+#include <boost/json/object.hpp>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -51,6 +52,12 @@ class ApiError : public std::exception {
     retry_after_ = seconds;
     return *this;
   }
+  // What the client needs to act on the refusal (a queue position), sent as the envelope's data.
+  const std::optional<boost::json::object>& data() const noexcept { return data_; }
+  ApiError& with_data(boost::json::object data) {
+    data_ = std::move(data);
+    return *this;
+  }
   const char* what() const noexcept override { return message_.c_str(); }
 
  private:
@@ -59,6 +66,7 @@ class ApiError : public std::exception {
   std::string message_;
   std::vector<FieldError> details_;
   std::optional<int> retry_after_;
+  std::optional<boost::json::object> data_;
 };
 
 // 404 NOT_FOUND "<resource> not found": the one answer for an absent or invisible resource.

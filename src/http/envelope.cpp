@@ -164,6 +164,7 @@ Response error(std::string_view request_id, const core::ApiError& err) {
                            {"message", message},
                            {"errors", std::move(errors)},
                            {"meta", base_meta(request_id)}};
+  if (!internal && err.data()) body["data"] = *err.data();
   Response r;
   r.status = status_for(err.kind());
   r.body = boost::json::serialize(body);

@@ -26,7 +26,7 @@ VENUE_KEYS = {"id", "orgId", "name", "address", "city", "country", "timezone",
               "sectionCount", "rowCount", "seatCount", "createdAt"}
 EVENT_KEYS = {"id", "orgId", "venueId", "title", "description", "status", "startsAt", "endsAt", "currency",
               "salesStartAt", "salesEndAt", "publishedAt", "cancelledAt", "createdAt", "updatedAt",
-              "seatCount", "inventoryVersion"}
+              "seatCount", "inventoryVersion", "queueMode", "queueAdmitPerSecond", "queueAutoThresholdPerSecond"}
 AVAILABILITY_KEYS = {"total", "available", "reserved", "sold", "blocked"}
 TICKET_TYPE_KEYS = {"id", "eventId", "name", "code", "kind", "priceCents", "feesCents", "totalCapacity",
                     "seatCount", "availability", "createdAt", "updatedAt"}

@@ -23,7 +23,10 @@ boost::json::object to_json(const Event& e) {
           {"createdAt", e.created_at},
           {"updatedAt", e.updated_at},
           {"seatCount", e.seat_count},
-          {"inventoryVersion", e.inventory_version}};
+          {"inventoryVersion", e.inventory_version},
+          {"queueMode", e.queue.mode},
+          {"queueAdmitPerSecond", e.queue.admit_per_second},
+          {"queueAutoThresholdPerSecond", e.queue.auto_threshold_per_second}};
 }
 
 boost::json::object to_json(const Counts& c) {

@@ -8,6 +8,13 @@
 
 namespace ticketd::events {
 
+// The flash-sale waiting room's settings (modules/queue runs it).
+struct QueueSettings {
+  std::string mode = "OFF";  // OFF | ON | AUTO
+  std::int64_t admit_per_second = 50;
+  std::int64_t auto_threshold_per_second = 200;
+};
+
 struct Event {
   std::string id;
   std::string org_id;
@@ -26,6 +33,7 @@ struct Event {
   std::string updated_at;
   std::int64_t seat_count = 0;
   std::int64_t inventory_version = 0;
+  QueueSettings queue;
 
   // Customers see published events, and cancelled ones that had been published (their buyers
   // must learn of the cancellation); drafts only the organization's members.
@@ -78,6 +86,9 @@ struct EventPatch {
   std::optional<std::optional<std::string>> sales_start_at;
   std::optional<std::optional<std::string>> sales_end_at;
   std::optional<std::string> status;
+  std::optional<std::string> queue_mode;
+  std::optional<std::int64_t> queue_admit_per_second;
+  std::optional<std::int64_t> queue_auto_threshold_per_second;
 };
 
 struct SeatSelection {

@@ -57,6 +57,9 @@ UPDATE events SET
   sales_start_at = CASE WHEN $9 THEN $10::timestamptz ELSE sales_start_at END,
   sales_end_at   = CASE WHEN $11 THEN $12::timestamptz ELSE sales_end_at END,
   status         = coalesce($13, status),
+  queue_mode     = coalesce($14, queue_mode),
+  queue_admit_per_second = coalesce($15::int, queue_admit_per_second),
+  queue_auto_threshold_per_second = coalesce($16::int, queue_auto_threshold_per_second),
   published_at   = CASE WHEN $13 = 'PUBLISHED' AND status <> 'PUBLISHED' THEN now() ELSE published_at END,
   cancelled_at   = CASE WHEN $13 = 'CANCELLED' AND status <> 'CANCELLED' THEN now() ELSE cancelled_at END,
   updated_at     = now()
@@ -106,6 +109,9 @@ Event event_from(const infra::pg::Result& r, int row) {
   e.updated_at = r.string(row, 14);
   e.seat_count = r.int64(row, 15);
   e.inventory_version = r.int64(row, 16);
+  e.queue.mode = r.string(row, 17);
+  e.queue.admit_per_second = r.int64(row, 18);
+  e.queue.auto_threshold_per_second = r.int64(row, 19);
   return e;
 }
 
@@ -210,8 +216,9 @@ asio::awaitable<core::Listing<Event>> Repository::list(EventFilter f) {
   Params params(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs, f.limit, f.offset);
   auto r = co_await pool_.query(kList, params);
   std::vector<Event> out = infra::pg::rows_of(r, event_from);
-  const std::int64_t total = co_await pool_.page_total(
-      r, 17, f.offset, kCount, Params(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs));
+  const std::int64_t total =
+      co_await pool_.page_total(r, kEventColumns, f.offset, kCount,
+                                Params(f.org_id, f.from, f.to, q, f.status, f.all_orgs, orgs));
   co_return core::Listing<Event>{std::move(out), total};
 }
 
@@ -245,7 +252,8 @@ asio::awaitable<std::pair<PatchOutcome, std::optional<Event>>> Repository::patch
                   p.ends_at ? *p.ends_at : std::nullopt, p.currency, p.sales_start_at.has_value(),
                   p.sales_start_at ? *p.sales_start_at : std::nullopt, p.sales_end_at.has_value(),
                   p.sales_end_at ? *p.sales_end_at : std::nullopt,
-                  status_change ? p.status : std::nullopt);
+                  status_change ? p.status : std::nullopt, p.queue_mode, p.queue_admit_per_second,
+                  p.queue_auto_threshold_per_second);
     co_await tx.query(kPatch, params);
     boost::json::array changes;
     for (const auto& c : changed) changes.emplace_back(c);

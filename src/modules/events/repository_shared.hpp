@@ -27,7 +27,12 @@ using infra::pg::Tx;
                                                                "(SELECT count(*) FROM "         \
                                                                "event_seats s WHERE "           \
                                                                "s.event_id = e.id), "           \
-                                                               "e.inventory_version"
+                                                               "e.inventory_version, "          \
+                                                               "e.queue_mode, "                 \
+                                                               "e.queue_admit_per_second, "     \
+                                                               "e.queue_auto_threshold_per_second"
+// How many columns EVENT_COLUMNS selects (a list's total follows them).
+inline constexpr int kEventColumns = 20;
 
 inline constexpr Statement kFind{"event_find",
                                  "SELECT " EVENT_COLUMNS " FROM events e WHERE e.id = $1"};

@@ -186,6 +186,9 @@ std::pair<EventPatch, std::vector<std::string>> read_event_patch(http::Request& 
   p.sales_start_at = read_nullable_time(r, "salesStartAt");
   p.sales_end_at = read_nullable_time(r, "salesEndAt");
   p.status = r.string("status", false);
+  p.queue_mode = r.string("queueMode", false);
+  p.queue_admit_per_second = r.integer("queueAdmitPerSecond", false);
+  p.queue_auto_threshold_per_second = r.integer("queueAutoThresholdPerSecond", false);
   check_text(r, "title", p.title, 1, 200);
   if (p.description && *p.description) {
     check_text(r, "description", **p.description, 0, 10'000);
@@ -195,6 +198,19 @@ std::pair<EventPatch, std::vector<std::string>> read_event_patch(http::Request& 
   }
   if (p.status && *p.status != "DRAFT" && *p.status != "PUBLISHED" && *p.status != "CANCELLED") {
     r.invalid("status", "INVALID_STATUS", "status must be DRAFT, PUBLISHED or CANCELLED");
+  }
+  if (p.queue_mode && *p.queue_mode != "OFF" && *p.queue_mode != "ON" && *p.queue_mode != "AUTO") {
+    r.invalid("queueMode", "INVALID_QUEUE_MODE", "queueMode must be OFF, ON or AUTO");
+  }
+  if (p.queue_admit_per_second &&
+      (*p.queue_admit_per_second < 1 || *p.queue_admit_per_second > 100'000)) {
+    r.invalid("queueAdmitPerSecond", "INVALID_QUEUE_RATE",
+              "queueAdmitPerSecond must be an integer from 1 to 100000");
+  }
+  if (p.queue_auto_threshold_per_second &&
+      (*p.queue_auto_threshold_per_second < 1 || *p.queue_auto_threshold_per_second > 1'000'000)) {
+    r.invalid("queueAutoThresholdPerSecond", "INVALID_QUEUE_RATE",
+              "queueAutoThresholdPerSecond must be an integer from 1 to 1000000");
   }
   if (p.ends_at && *p.ends_at) check_window(r, p.starts_at, "endsAt", **p.ends_at);
   if (p.sales_start_at && *p.sales_start_at && p.sales_end_at && *p.sales_end_at) {
@@ -208,6 +224,9 @@ std::pair<EventPatch, std::vector<std::string>> read_event_patch(http::Request& 
   if (p.currency) changed.emplace_back("currency");
   if (p.sales_start_at) changed.emplace_back("salesStartAt");
   if (p.sales_end_at) changed.emplace_back("salesEndAt");
+  if (p.queue_mode) changed.emplace_back("queueMode");
+  if (p.queue_admit_per_second) changed.emplace_back("queueAdmitPerSecond");
+  if (p.queue_auto_threshold_per_second) changed.emplace_back("queueAutoThresholdPerSecond");
   return {std::move(p), std::move(changed)};
 }
 

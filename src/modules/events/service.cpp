@@ -238,6 +238,7 @@ asio::awaitable<Event> Service::patch(const core::Principal& caller, std::string
                      "Sales would end before they start",
                      {{"INVALID_WINDOW", "salesEndAt", "salesEndAt must be after salesStartAt"}});
   }
+  if (event_changed_) event_changed_(event_id);
   std::string type = "event.updated";
   std::string no_seats;
   co_await announce(event_id, std::move(type), std::move(no_seats));

@@ -5,6 +5,7 @@
 // this instance's snapshot.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,6 +42,12 @@ class Service {
  public:
   Service(Repository& repo, SeatMapCache& cache, realtime::Hub& hub, Settings settings)
       : repo_(repo), cache_(cache), hub_(hub), settings_(settings) {}
+
+  // Called with the event's id after each change to it through patch() (the waiting room drops
+  // its copy of the settings). Before the first request.
+  void on_event_changed(std::function<void(const std::string& event_id)> fn) {
+    event_changed_ = std::move(fn);
+  }
 
   boost::asio::awaitable<Event> create(const core::Principal& caller, NewEvent e,
                                        core::Actor actor);
@@ -113,6 +120,7 @@ class Service {
   SeatMapCache& cache_;
   realtime::Hub& hub_;
   Settings settings_;
+  std::function<void(const std::string& event_id)> event_changed_;
 };
 
 }  // namespace ticketd::events

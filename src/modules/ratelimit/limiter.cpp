@@ -62,6 +62,7 @@ constexpr std::string_view kKeyPrefix = "ticketd:rl:";
 Limiter::Limiter(std::shared_ptr<infra::redis::Client> redis, core::metrics::Registry& metrics,
                  std::size_t local_max_keys)
     : redis_(std::move(redis)),
+      script_(std::string(kScript)),
       local_(local_max_keys),
       local_decisions_(metrics
                            .counter("ticketd_rate_limit_local_decisions_total",
@@ -94,27 +95,18 @@ asio::awaitable<Verdict> Limiter::take(std::vector<Bucket> buckets, bool commit)
 }
 
 asio::awaitable<Verdict> Limiter::in_redis(const std::vector<Bucket>& buckets, bool commit) {
+  std::vector<std::string> keys;
   std::vector<std::string> args;
-  args.reserve(3 + 3 * buckets.size());
-  args.emplace_back("EVALSHA");
-  args.emplace_back();  // the script's sha, below
-  args.push_back(std::to_string(buckets.size()));
-  for (const auto& b : buckets) args.push_back(std::string(kKeyPrefix) + b.key);
+  keys.reserve(buckets.size());
+  args.reserve(2 + 2 * buckets.size());
+  for (const auto& b : buckets) keys.push_back(std::string(kKeyPrefix) + b.key);
   args.emplace_back("1");
   args.emplace_back(commit ? "1" : "0");
   for (const auto& b : buckets) {
     args.push_back(std::to_string(b.rule.count));
     args.push_back(fmt::format("{:.17g}", b.rule.per_ms()));
   }
-  Reply reply;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const bool reload = attempt > 0;
-    args[1] = co_await script_sha(reload);
-    std::vector<std::string> command = args;
-    reply = co_await redis_->command(std::move(command));
-    // After a Redis restart (or SCRIPT FLUSH) the script is gone: load it again, once.
-    if (!(reply.is_error() && reply.str.starts_with("NOSCRIPT"))) break;
-  }
+  auto reply = co_await script_.run(*redis_, std::move(keys), std::move(args));
   if (reply.is_error() || reply.type != Reply::Type::kArray ||
       reply.elements.size() != 1 + 3 * buckets.size()) {
     throw std::runtime_error("unexpected rate-limit script reply: " + reply.str);
@@ -126,21 +118,6 @@ asio::awaitable<Verdict> Limiter::in_redis(const std::vector<Bucket>& buckets, b
     levels[i].retry_in_ms = reply.elements[3 + 3 * i].integer;
   }
   co_return verdict_of(buckets, levels, reply.elements[0].integer == 1);
-}
-
-asio::awaitable<std::string> Limiter::script_sha(bool reload) {
-  {
-    std::lock_guard lock(sha_mutex_);
-    if (!reload && !sha_.empty()) co_return sha_;
-  }
-  std::string script(kScript);
-  auto reply = co_await redis_->command("SCRIPT", "LOAD", std::move(script));
-  if (reply.is_error() || reply.str.empty()) {
-    throw std::runtime_error("SCRIPT LOAD failed: " + reply.str);
-  }
-  std::lock_guard lock(sha_mutex_);
-  sha_ = reply.str;
-  co_return sha_;
 }
 
 void Limiter::set_degraded(bool degraded, const std::string& why) {

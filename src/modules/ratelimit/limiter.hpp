@@ -5,12 +5,12 @@
 // when it starts and ends, counted, never "unlimited" and never "refuse everyone".
 #include <boost/asio/awaitable.hpp>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/metrics.hpp"
 #include "infra/redis/client.hpp"
+#include "infra/redis/script.hpp"
 #include "modules/ratelimit/buckets.hpp"
 
 namespace ticketd::ratelimit {
@@ -28,16 +28,13 @@ class Limiter {
   bool degraded() const noexcept { return degraded_.load(); }
 
  private:
-  // One EVALSHA (loading the script first when Redis does not know it). Throws when Redis
-  // cannot answer.
+  // One EVALSHA. Throws when Redis cannot answer.
   boost::asio::awaitable<Verdict> in_redis(const std::vector<Bucket>& buckets, bool commit);
-  boost::asio::awaitable<std::string> script_sha(bool reload);
   void set_degraded(bool degraded, const std::string& why);
 
   std::shared_ptr<infra::redis::Client> redis_;
+  infra::redis::Script script_;
   LocalBuckets local_;
-  std::mutex sha_mutex_;
-  std::string sha_;
   std::atomic<bool> degraded_{false};
   core::metrics::Counter& local_decisions_;
   core::metrics::Gauge& degraded_gauge_;

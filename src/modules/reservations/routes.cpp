@@ -34,6 +34,7 @@ ReserveRequest read_request(http::Request& req, int max_units) {
   const auto* seats = r.array("seatIds", false);
   const auto* items = r.array("items", false);
   auto body_key = r.string("idempotencyKey", false);
+  auto body_token = r.string("admissionToken", false);
   if (event_id && !core::is_uuid(*event_id)) {
     r.invalid("eventId", "INVALID_ID", "eventId must be an event id");
   }
@@ -108,6 +109,12 @@ ReserveRequest read_request(http::Request& req, int max_units) {
   r.finish();
   out.event_id = *core::canonical_uuid(*event_id);  // checked above
   out.idempotency_key = std::move(key);
+  // While the event's waiting room runs (modules/queue), in the body or the header.
+  if (body_token) {
+    out.admission_token = std::move(*body_token);
+  } else if (const auto header_token = req.header("X-Admission-Token"); !header_token.empty()) {
+    out.admission_token = std::string(header_token);
+  }
   return out;
 }
 

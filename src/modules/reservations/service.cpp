@@ -159,6 +159,12 @@ asio::awaitable<Reserved> Service::reserve(const core::Principal& caller, Reserv
   if (caller.user_id.empty()) {
     throw ApiError(ErrorKind::kForbidden, "FORBIDDEN", "Reservations are made by users");
   }
+  if (gate_) {
+    std::string user = caller.user_id;
+    std::string event = request.event_id;
+    std::optional<std::string> token = request.admission_token;
+    co_await gate_(std::move(user), std::move(event), std::move(token));
+  }
   ReserveInput in;
   in.user_id = caller.user_id;
   in.event_id = request.event_id;

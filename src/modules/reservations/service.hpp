@@ -4,6 +4,7 @@
 // may read and cancel them. Every committed change to seats is announced through the events module
 // (cache invalidation on every instance, realtime updates).
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +23,14 @@ struct ReserveRequest {
   std::vector<std::string> seat_ids;  // in request order
   std::vector<GaItem> items;          // in request order
   std::string idempotency_key;
+  std::optional<std::string> admission_token;  // X-Admission-Token / admissionToken
 };
+
+// The flash-sale waiting room's check (modules/queue), run before a reservation reaches the
+// database: throws (429 QUEUE_REQUIRED) when the event's queue runs and the user holds no valid
+// admission token for it. Unset: no queue.
+using AdmissionGate = std::function<boost::asio::awaitable<void>(
+    std::string user_id, std::string event_id, std::optional<std::string> token)>;
 
 struct Reserved {
   bool created = false;  // false: a replay of an earlier request with the same key
@@ -32,6 +40,9 @@ struct Reserved {
 class Service {
  public:
   Service(Repository& repo, events::Service& events, core::metrics::Registry& metrics);
+
+  // Before the first request.
+  void admit_with(AdmissionGate gate) { gate_ = std::move(gate); }
 
   boost::asio::awaitable<Reserved> reserve(const core::Principal& caller, ReserveRequest request,
                                            core::Actor actor);
@@ -56,6 +67,7 @@ class Service {
 
   Repository& repo_;
   events::Service& events_;
+  AdmissionGate gate_;
   core::metrics::Family<core::metrics::Counter>& outcomes_;
   core::metrics::Histogram& latency_;
   core::metrics::Counter& expired_;

@@ -84,6 +84,8 @@ TEST(Config, RateLimitsSheddingAndTheHotPoolWait) {
   EXPECT_EQ(d.rate_limit_auth_ip.period, std::chrono::minutes(1));
   EXPECT_EQ(d.http_max_in_flight_reserve, 128);
   EXPECT_EQ(d.db_pool_hot_timeout, std::chrono::milliseconds(50));
+  EXPECT_EQ(d.queue_admission_ttl_seconds, 600);
+  EXPECT_EQ(load({{"QUEUE_ADMISSION_TTL_SECONDS", "5"}}, {}).errors.size(), 1u) << "at least 10 s";
   const auto r = load({{"RATE_LIMIT_ENABLED", "false"},
                        {"RATE_LIMIT_RESERVE_USER", "5/10s"},
                        {"RATE_LIMIT_API_IP", "off"},

@@ -1,0 +1,34 @@
+#pragma once
+// Admission tokens of the waiting room: "<expiry ms>.<HMAC>" bound to one user and one event,
+// verified from the token alone (no database, no Redis), so a reserve that carries one costs
+// nothing more and tokens keep working while Redis is down.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ticketd::queue {
+
+class Passes {
+ public:
+  // `secret` is the server's signing secret; the MAC key is derived from it for this use only.
+  explicit Passes(std::string_view secret);
+
+  // The token admitting `user_id` to `event_id` until `expires_ms` (Unix milliseconds).
+  std::string issue(std::string_view user_id, std::string_view event_id,
+                    std::int64_t expires_ms) const;
+  // True when `token` was issued for this user and event and `now_ms` is before its expiry.
+  bool valid(std::string_view token, std::string_view user_id, std::string_view event_id,
+             std::int64_t now_ms) const;
+
+ private:
+  std::string mac(std::string_view user_id, std::string_view event_id,
+                  std::string_view expires) const;
+  std::string key_;
+};
+
+// Unix time in milliseconds.
+std::int64_t unix_ms(std::chrono::system_clock::time_point t = std::chrono::system_clock::now());
+
+}  // namespace ticketd::queue
