@@ -1,6 +1,7 @@
 // The live seat map of one event: the layout from GET /events/:id/seats (rendered once), the
-// statuses from the SSE stream (only changed seats are touched), and sign-in, reserve, simulated
-// payment and tickets through the public API. No framework, no build step.
+// statuses from the SSE stream (only changed seats are touched), and sign-in, the waiting room of
+// a flash sale, reserve, simulated payment and tickets through the public API. No framework, no
+// build step.
 const API = "/api/v1";
 const $ = (id) => document.getElementById(id);
 
@@ -15,6 +16,9 @@ const state = {
   hold: null, // the reservation being paid
   maxPick: 10,
   source: null,
+  admission: null, // {token, expiresAt} from the waiting room, for this event
+  waiting: false, // in the waiting room: reserving waits for admission
+  queueTimer: null,
 };
 
 function say(text, error = false) {
@@ -242,7 +246,7 @@ function updatePicked() {
     });
     $("picked").textContent = `${n} seat${n > 1 ? "s" : ""}: ${names.join(", ")}`;
   }
-  $("reserve").disabled = n === 0 || !state.token;
+  $("reserve").disabled = n === 0 || !state.token || state.waiting;
 }
 
 function showUser() {
@@ -269,9 +273,12 @@ async function login(e) {
   say("Signed in.");
   showUser();
   refreshTickets();
+  if (state.event && state.event.queueMode !== "OFF") joinQueue();
 }
 
 function logout() {
+  leaveQueue();
+  state.admission = null;
   state.token = null;
   state.email = null;
   sessionStorage.removeItem("ticketd.token");
@@ -284,14 +291,67 @@ function idempotencyKey() {
   return "web-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The waiting room (flash sales): join, poll every retryAfterMs, reserve once admitted.
+
+function leaveQueue() {
+  clearTimeout(state.queueTimer);
+  state.queueTimer = null;
+  state.waiting = false;
+  $("queue").hidden = true;
+}
+
+async function joinQueue() {
+  clearTimeout(state.queueTimer);
+  const res = await api("POST", `/events/${state.eventId}/queue`);
+  if (res.status !== 200) {
+    // Unreachable for now (503) or refused: ask again later, the place is kept.
+    const retry = Number(res.body?.data?.retryAfterMs) || 3000;
+    $("queue").hidden = false;
+    $("queue-text").textContent = res.error || "The waiting room cannot be reached; retrying…";
+    state.queueTimer = setTimeout(joinQueue, retry);
+    return;
+  }
+  const place = res.body.data;
+  document.body.dataset.queue = place.status;
+  if (place.status === "OPEN") {
+    leaveQueue();
+    updatePicked();
+    return;
+  }
+  if (place.status === "ADMITTED") {
+    state.admission = { token: place.admissionToken, expiresAt: place.admissionExpiresAt };
+    leaveQueue();
+    updatePicked();
+    say(`It's your turn: pick your seats and reserve before ${new Date(place.admissionExpiresAt).toLocaleTimeString()}.`);
+    return;
+  }
+  state.waiting = true;
+  $("queue").hidden = false;
+  $("queue-text").textContent =
+    place.status === "SOLD_OUT"
+      ? "Sold out for now. We keep your place: if held seats come back, you move on."
+      : `You are number ${place.position} in line, about ${place.estimatedWaitSeconds} s to go. Keep this page open.`;
+  updatePicked();
+  state.queueTimer = setTimeout(joinQueue, place.retryAfterMs || 2000);
+}
+
 async function reserve() {
   const seatIds = [...state.picked];
   if (!seatIds.length) return;
   $("reserve").disabled = true;
-  const res = await api("POST", "/reservations", { eventId: state.eventId, seatIds, idempotencyKey: idempotencyKey() });
+  const body = { eventId: state.eventId, seatIds, idempotencyKey: idempotencyKey() };
+  if (state.admission) body.admissionToken = state.admission.token;
+  const res = await api("POST", "/reservations", body);
   if (res.status === 401) {
     logout();
     say("Your session expired: sign in again.", true);
+    return;
+  }
+  if (res.status === 429 && res.body?.errors?.[0]?.code === "QUEUE_REQUIRED") {
+    state.admission = null;
+    say("This sale has a waiting room: you are in line now.");
+    joinQueue();
     return;
   }
   if (res.status !== 201 && res.status !== 200) {
@@ -454,6 +514,7 @@ async function main() {
   document.body.dataset.rendered = "true";
   connect();
   refreshTickets();
+  if (state.token && state.event.queueMode !== "OFF") joinQueue();
 }
 
 main();

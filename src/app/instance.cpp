@@ -201,6 +201,15 @@ Instance::Instance(const config::Config& config)
         return queue_.gate(std::move(user), std::move(event), std::move(token));
       });
   fanout_->start();
+  // Hot routes wait at most DATABASE_POOL_HOT_TIMEOUT_MS for a connection: once the expected
+  // wait passes half of it, they are shed at the door instead of timing out in the pool.
+  const auto budget =
+      std::chrono::duration_cast<std::chrono::microseconds>(config.db_pool_hot_timeout / 2);
+  auto pool_saturated = [this, budget] { return pool_.expected_wait() > budget; };
+  for (auto c : {http::TrafficClass::kReserve, http::TrafficClass::kPayments,
+                 http::TrafficClass::kWebhook}) {
+    shedder_.shed_under(c, pool_saturated);
+  }
   dispatcher_.shed_with(shedder_);
   dispatcher_.use(iam::authentication_middleware(iam_));
   if (config_.rate_limit_enabled) limit_rates();

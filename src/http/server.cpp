@@ -61,6 +61,24 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
   stream.close();
 }
 
+// A request refused on its head with a body of at most this many bytes still has it read (and
+// dropped), so the connection carries the client's retry: a 429 or a shed 503 must not cost a
+// reconnect. Larger bodies (a 16 MiB layout refused 403) are never read.
+constexpr std::size_t kSkippableBody = 64u << 10;
+
+// Reads and drops a refused request's small body (at most kSkippableBody, checked by the caller)
+// within `timeout`; true when the connection is then ready for the next request.
+asio::awaitable<bool> skip_small_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                      bhttp::request_parser<bhttp::string_body>& parser,
+                                      std::chrono::milliseconds timeout) {
+  if (parser.is_done()) co_return true;
+  parser.body_limit(kSkippableBody);
+  stream.expires_after(timeout);
+  auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+  stream.expires_never();
+  co_return !ec;
+}
+
 // Writes `res` as the answer to `req` within `timeout`; false when the write failed.
 asio::awaitable<bool> write_response(beast::tcp_stream& stream, const Request& req, Response res,
                                      bool keep_alive, std::chrono::milliseconds timeout) {
@@ -353,13 +371,23 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Session> session) {
     Request req(std::move(parser.get().base()), std::move(client));
     auto admission = co_await dispatcher_.admit(req, options_.body_limit);
     if (admission.answer) {
-      // Refused on its head (404, 401, 403, ...): the body, if any, is never read, so the
-      // connection cannot carry another request.
-      const bool reusable = parser.is_done() && req.keep_alive() && !draining_.load();
+      // Refused on its head (404, 401, 403, 429, 503, ...), answered at once. A large body is
+      // never read, so the connection cannot carry another request; a small one is skipped
+      // after the answer, to keep the connection for the client's retry.
+      const auto length = parser.content_length();
+      // A client that sent Expect: 100-continue waits for our go before sending its body.
+      const bool small =
+          parser.is_done() || (length && *length <= kSkippableBody &&
+                               !beast::iequals(req.header(bhttp::field::expect), "100-continue"));
+      const bool reusable = small && req.keep_alive() && !draining_.load();
       const bool written = co_await write_response(stream, req, std::move(*admission.answer),
                                                    reusable, options_.write_timeout);
       session->busy = false;
-      if (written && reusable) continue;
+      bool skipped = false;
+      if (written && reusable) {
+        skipped = co_await skip_small_body(stream, buffer, parser, options_.body_timeout);
+      }
+      if (skipped) continue;
       unread = written && !parser.is_done();
       break;
     }

@@ -37,10 +37,14 @@ Shedder::Shedder(const Limits& limits, core::metrics::Registry& metrics) {
   }
 }
 
+void Shedder::shed_under(TrafficClass c, Pressure pressure) {
+  lanes_[static_cast<std::size_t>(c)].pressure = std::move(pressure);
+}
+
 std::optional<Shedder::Slot> Shedder::enter(TrafficClass c) {
   Lane& lane = lanes_[static_cast<std::size_t>(c)];
   const std::size_t before = lane.in_flight.fetch_add(1, std::memory_order_acq_rel);
-  if (lane.limit != 0 && before >= lane.limit) {
+  if ((lane.limit != 0 && before >= lane.limit) || (lane.pressure && lane.pressure())) {
     lane.in_flight.fetch_sub(1, std::memory_order_acq_rel);
     lane.shed->inc();
     return std::nullopt;

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <utility>
 
@@ -22,9 +23,14 @@ class Shedder {
   Shedder(const Shedder&) = delete;
   Shedder& operator=(const Shedder&) = delete;
 
+  // Says whether a class's downstream is already saturated (e.g. the expected wait for a
+  // database connection passed its budget): then the class sheds below its bound too.
+  using Pressure = std::function<bool()>;
+
   // One class's bound, count and metrics.
   struct Lane {
     std::size_t limit = 0;
+    Pressure pressure;
     std::atomic<std::size_t> in_flight{0};
     core::metrics::Gauge* in_flight_gauge = nullptr;
     core::metrics::Counter* shed = nullptr;
@@ -46,8 +52,11 @@ class Shedder {
     Lane* owner_ = nullptr;
   };
 
-  // A place for a request of class `c`, or nullopt when the class is full (counted in
-  // ticketd_shed_total{class}). Any thread, lock-free.
+  // Before the first request: class `c` also sheds while `pressure()` holds.
+  void shed_under(TrafficClass c, Pressure pressure);
+
+  // A place for a request of class `c`, or nullopt when the class is full or under pressure
+  // (counted in ticketd_shed_total{class}). Any thread; lock-free but for the pressure check.
   std::optional<Slot> enter(TrafficClass c);
 
   std::size_t in_flight(TrafficClass c) const noexcept;

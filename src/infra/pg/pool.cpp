@@ -31,6 +31,7 @@ Lease& Lease::operator=(Lease&& other) noexcept {
     give_back();
     pool_ = other.pool_;
     conn_ = std::move(other.conn_);
+    acquired_ = other.acquired_;
     other.pool_ = nullptr;
   }
   return *this;
@@ -41,7 +42,9 @@ Lease::~Lease() {
 }
 
 void Lease::give_back() noexcept {
-  if (pool_ != nullptr && conn_) pool_->release(std::move(conn_));
+  if (pool_ != nullptr && conn_) {
+    pool_->release(std::move(conn_), std::chrono::steady_clock::now() - acquired_);
+  }
   pool_ = nullptr;
 }
 
@@ -155,7 +158,7 @@ asio::awaitable<Lease> Pool::acquire(std::chrono::milliseconds wait) {
   }
   if (failure) {
     open_failures_.inc();
-    release(nullptr);  // frees the slot and lets a waiter try
+    release(nullptr, {});  // frees the slot and lets a waiter try
     std::rethrow_exception(failure);
   }
   opened_.inc();
@@ -175,8 +178,14 @@ void Pool::on_waiter_timeout(const std::shared_ptr<Waiter>& w) {
   }
 }
 
-void Pool::release(std::unique_ptr<Connection> conn) noexcept {
+void Pool::release(std::unique_ptr<Connection> conn,
+                   std::chrono::steady_clock::duration held) noexcept {
   std::lock_guard lock(mutex_);
+  // Weight 1/16: follows a change of load within a few dozen requests, ignores one slow query.
+  if (conn) {
+    const double us = std::chrono::duration<double, std::micro>(held).count();
+    hold_us_ = hold_us_ == 0 ? us : hold_us_ + (us - hold_us_) / 16;
+  }
   const bool usable = conn && conn->healthy() && !conn->in_transaction() && !closed_;
   if (conn && !usable) dropped_.inc();
   if (!usable) {
@@ -212,6 +221,13 @@ void Pool::close() {
     total_ -= idle.size();
   }
   for (auto& w : waiters) w->channel.try_send(asio::error::operation_aborted, nullptr, false);
+}
+
+std::chrono::microseconds Pool::expected_wait() const {
+  std::lock_guard lock(mutex_);
+  const double us = static_cast<double>(waiters_.size()) * hold_us_ /
+                    static_cast<double>(std::max<std::size_t>(1, options_.max_size));
+  return std::chrono::microseconds(static_cast<std::int64_t>(us));
 }
 
 PoolStats Pool::stats() const {

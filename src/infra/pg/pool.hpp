@@ -38,7 +38,8 @@ class Pool;
 class Lease {
  public:
   Lease() = default;
-  Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+  Lease(Pool* pool, std::unique_ptr<Connection> conn)
+      : pool_(pool), conn_(std::move(conn)), acquired_(std::chrono::steady_clock::now()) {}
   Lease(Lease&&) noexcept = default;
   Lease& operator=(Lease&& other) noexcept;
   ~Lease();
@@ -50,6 +51,7 @@ class Lease {
   void give_back() noexcept;
   Pool* pool_ = nullptr;
   std::unique_ptr<Connection> conn_;
+  std::chrono::steady_clock::time_point acquired_;
 };
 
 // A transaction in progress: the only way to reach a connection inside Pool::transact, and the
@@ -117,11 +119,15 @@ class Pool {
   // Refuses new acquisitions, wakes waiters with DB_POOL_CLOSED, drops idle connections.
   void close();
   PoolStats stats() const;
+  // How long a request that starts waiting now would wait: the waiters ahead of it times the
+  // recent time a connection is held (moving average), over the pool size. Load shedding asks
+  // this before a hot request joins the queue.
+  std::chrono::microseconds expected_wait() const;
 
  private:
   friend class Lease;
   struct Waiter;
-  void release(std::unique_ptr<Connection> conn) noexcept;
+  void release(std::unique_ptr<Connection> conn, std::chrono::steady_clock::duration held) noexcept;
   void on_waiter_timeout(const std::shared_ptr<Waiter>& w);
 
   boost::asio::any_io_executor ex_;
@@ -130,6 +136,7 @@ class Pool {
   std::vector<std::unique_ptr<Connection>> idle_;
   std::deque<std::shared_ptr<Waiter>> waiters_;
   std::size_t total_ = 0;  // idle + in use + being opened
+  double hold_us_ = 0;     // moving average of how long a lease holds its connection
   bool closed_ = false;
 
   core::metrics::Histogram& acquire_seconds_;

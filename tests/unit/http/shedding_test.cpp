@@ -44,6 +44,21 @@ TEST(Shedder, ASlotMovedKeepsOnePlaceAndDestructionGivesItBack) {
   EXPECT_EQ(shedder.in_flight(TrafficClass::kAuth), 0U);
 }
 
+TEST(Shedder, AClassUnderPressureShedsBelowItsBound) {
+  core::metrics::Registry metrics;
+  Shedder shedder(limits_with(TrafficClass::kReserve, 100), metrics);
+  bool saturated = false;
+  shedder.shed_under(TrafficClass::kReserve, [&saturated] { return saturated; });
+  auto a = shedder.enter(TrafficClass::kReserve);
+  EXPECT_TRUE(a);
+  saturated = true;
+  EXPECT_FALSE(shedder.enter(TrafficClass::kReserve));
+  EXPECT_TRUE(shedder.enter(TrafficClass::kReads)) << "other classes are not affected";
+  EXPECT_EQ(shedder.in_flight(TrafficClass::kReserve), 1U) << "the refused one left no trace";
+  saturated = false;
+  EXPECT_TRUE(shedder.enter(TrafficClass::kReserve));
+}
+
 TEST(Shedder, ZeroStreamAndOpsAreUnbounded) {
   core::metrics::Registry metrics;
   Shedder::Limits l{};
