@@ -217,7 +217,7 @@ def test_a_class_past_its_bound_in_flight_is_shed_at_once_with_503():
 
 def test_reserve_against_a_saturated_pool_answers_503_at_once_never_500():
     """One connection, a 1 ms hot wait: requests are shed at the door once the expected wait for the
-    connection passes half of it (SERVER_BUSY), or give up in the pool (DB_POOL_TIMEOUT)."""
+    connection passes a quarter of it (SERVER_BUSY), or give up in the pool (DB_POOL_TIMEOUT)."""
     with running(RATE_LIMIT_ENABLED="false", DATABASE_POOL_SIZE="1", DATABASE_POOL_HOT_TIMEOUT_MS="1",
                  RESERVATION_MAX_ACTIVE_PER_USER_EVENT="100") as t:
         ev = open_event(t, sections=HALL_20)
