@@ -176,6 +176,7 @@ const std::vector<Row>& rows() {
       {"HTTP_MAX_IN_FLIGHT_WRITES", int_in(&Config::http_max_in_flight_writes, 0, 1'000'000)},
       {"HTTP_MAX_IN_FLIGHT_AUTH", int_in(&Config::http_max_in_flight_auth, 0, 1'000'000)},
       {"HTTP_MAX_IN_FLIGHT_RESERVE", int_in(&Config::http_max_in_flight_reserve, 0, 1'000'000)},
+      {"HTTP_MAX_IN_FLIGHT_QUEUE", int_in(&Config::http_max_in_flight_queue, 0, 1'000'000)},
       {"HTTP_MAX_IN_FLIGHT_PAYMENTS", int_in(&Config::http_max_in_flight_payments, 0, 1'000'000)},
       {"HTTP_MAX_IN_FLIGHT_WEBHOOK", int_in(&Config::http_max_in_flight_webhook, 0, 1'000'000)},
       {"SHUTDOWN_TIMEOUT_MS", ms_in(&Config::shutdown_timeout, 0, 600'000)},

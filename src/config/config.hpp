@@ -61,6 +61,7 @@ struct Config {
   int http_max_in_flight_writes = 128;
   int http_max_in_flight_auth = 64;
   int http_max_in_flight_reserve = 128;
+  int http_max_in_flight_queue = 256;
   int http_max_in_flight_payments = 64;
   int http_max_in_flight_webhook = 64;
 

@@ -119,9 +119,13 @@ def test_buyers_joining_after_the_sale_opened_are_admitted_in_join_order_at_the_
     started = time.monotonic()
     first = [join(ticketd, b, s.eid) for b in buyers]
     positions = [p["position"] for p in first if p["status"] == "WAITING"]
-    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    # Never better than someone who joined earlier; equal when admission moved on between two
+    # joins (positions count those still ahead, on a slow machine joins take a while).
+    assert positions == sorted(positions)
     waiting = [p for p in first if p["status"] == "WAITING"]
-    assert waiting and all(p["estimatedWaitSeconds"] >= 1 and 1000 <= p["retryAfterMs"] <= 10000 for p in waiting)
+    assert waiting and all(p["estimatedWaitSeconds"] >= 1 for p in waiting)
+    # Ask again when the turn should come at 10 a second (+100 ms), within 250 ms .. 10 s.
+    assert all(p["retryAfterMs"] == min(10000, max(250, p["position"] * 100 + 100)) for p in waiting), waiting
 
     admitted_at = [None] * len(buyers)
     while None in admitted_at:
@@ -238,6 +242,35 @@ def test_auto_turns_the_queue_on_above_the_attempt_rate_and_off_once_nobody_wait
         time.sleep(5.5)
         created(reserve(t, quiet, s.eid, seats=[seats[19]]))
         assert join(t, quiet, s.eid)["status"] == "OPEN"
+
+
+def pool_acquisitions(t):
+    """Connections handed out by the database pool so far (every query takes one)."""
+    lines = [line for line in t.get("/metrics").text.splitlines()
+             if line.startswith("ticketd_db_pool_acquire_seconds_count")]
+    return sum(float(line.split()[-1]) for line in lines)
+
+
+def test_polling_costs_no_database_round_trip_and_a_revoked_session_still_cannot_reserve(ticketd):
+    s = open_event(ticketd, sections=HALL_20)
+    set_queue(ticketd, s, queueMode="ON", queueAdmitPerSecond=1000)
+    buyers = users(ticketd, 12)
+    join(ticketd, buyers[0], s.eid)  # loads the event's queue settings once
+    time.sleep(1.2)  # no buyer's rights are cached any more (AUTH_CACHE_TTL_MS is 1 s)
+    before = pool_acquisitions(ticketd)
+    for _ in range(5):
+        for b in buyers:
+            join(ticketd, b, s.eid)
+    # 60 polls of 12 buyers: at most the settings' refresh (about once a second) used the pool,
+    # not a rights lookup per buyer.
+    assert pool_acquisitions(ticketd) - before <= 4
+
+    # Polls know the caller by the signed token alone; the reserve authenticates fully.
+    gone = buyers[1]
+    assert ticketd.post(f"{API}/auth/logout", headers=gone["h"]).status_code == 204
+    token = admitted(ticketd, gone, s.eid)["admissionToken"]
+    res = reserve(ticketd, gone, s.eid, seats=[s.seats["H-A-1"]], admissionToken=token)
+    assert res.status_code == 401 and code(res) == "INVALID_TOKEN", res.text
 
 
 def test_two_instances_share_one_line_and_accept_each_others_tokens(ticketd):

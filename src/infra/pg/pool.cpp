@@ -223,9 +223,10 @@ void Pool::close() {
   for (auto& w : waiters) w->channel.try_send(asio::error::operation_aborted, nullptr, false);
 }
 
-std::chrono::microseconds Pool::expected_wait() const {
+std::chrono::microseconds Pool::expected_wait(std::size_t contenders) const {
   std::lock_guard lock(mutex_);
-  const double us = static_cast<double>(waiters_.size()) * hold_us_ /
+  const std::size_t beyond = contenders > options_.max_size ? contenders - options_.max_size : 0;
+  const double us = static_cast<double>(std::max(waiters_.size(), beyond)) * hold_us_ /
                     static_cast<double>(std::max<std::size_t>(1, options_.max_size));
   return std::chrono::microseconds(static_cast<std::int64_t>(us));
 }

@@ -119,10 +119,12 @@ class Pool {
   // Refuses new acquisitions, wakes waiters with DB_POOL_CLOSED, drops idle connections.
   void close();
   PoolStats stats() const;
-  // How long a request that starts waiting now would wait: the waiters ahead of it times the
-  // recent time a connection is held (moving average), over the pool size. Load shedding asks
-  // this before a hot request joins the queue.
-  std::chrono::microseconds expected_wait() const;
+  // How long a request that starts waiting now would wait: the requests queued ahead of it times
+  // the recent time a connection is held (moving average), over the pool size. Queued ahead are
+  // the pool's waiters or, when more, the `contenders` beyond the pool's size: requests that
+  // hold or will soon ask for a connection (load shedding passes the hot requests past its
+  // door). The waiters alone lag a burst by the requests still on their way to acquire().
+  std::chrono::microseconds expected_wait(std::size_t contenders = 0) const;
 
  private:
   friend class Lease;

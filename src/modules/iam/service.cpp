@@ -191,8 +191,8 @@ void Service::forget_user(const std::string& user_id) {
   forget_if([&prefix](const std::string& key) { return key.starts_with(prefix); });
 }
 
-asio::awaitable<LoadedPrincipal> Service::authenticate(std::string_view bearer) {
-  const auto verified = verify_access_token(settings_.tokens, bearer, now_unix());
+AccessClaims Service::verified_claims(std::string_view bearer) const {
+  auto verified = verify_access_token(settings_.tokens, bearer, now_unix());
   if (!verified.claims) {
     switch (*verified.problem) {
       case TokenProblem::kExpired:
@@ -207,13 +207,25 @@ asio::awaitable<LoadedPrincipal> Service::authenticate(std::string_view bearer) 
   if (!core::is_uuid(verified.claims->user_id) || !core::is_uuid(verified.claims->session_id)) {
     throw invalid_token("Token is malformed or its signature is invalid");
   }
-  const std::string key = verified.claims->user_id + "|" + verified.claims->session_id;
+  return std::move(*verified.claims);
+}
+
+core::Principal Service::identify(std::string_view bearer) const {
+  AccessClaims claims = verified_claims(bearer);
+  core::Principal caller;
+  caller.user_id = std::move(claims.user_id);
+  caller.session_id = std::move(claims.session_id);
+  return caller;
+}
+
+asio::awaitable<LoadedPrincipal> Service::authenticate(std::string_view bearer) {
+  const AccessClaims claims = verified_claims(bearer);
+  const std::string key = claims.user_id + "|" + claims.session_id;
   if (auto hit = cached(key)) {
     hit->from_cache = true;
     co_return std::move(*hit);
   }
-  auto loaded =
-      co_await repo_.load_principal(verified.claims->user_id, verified.claims->session_id);
+  auto loaded = co_await repo_.load_principal(claims.user_id, claims.session_id);
   if (!loaded) throw invalid_token("Session has ended");
   remember(key, *loaded);
   co_return std::move(*loaded);

@@ -63,6 +63,12 @@ class Service {
   // Verifies a Bearer token and loads the caller's rights (one query). Throws ApiError 401
   // INVALID_TOKEN (expired, tampered, wrong audience, revoked session, disabled user).
   boost::asio::awaitable<LoadedPrincipal> authenticate(std::string_view bearer);
+  // Verifies a Bearer token (signature, expiry, issuer, audience) and nothing else: the caller's
+  // user and session, without rights and without the session lookup, so a revoked session or a
+  // disabled user is noticed only when the token expires (JWT_EXPIRES_IN). Only for routes that
+  // must not touch the database and grant nothing a fully authenticated request does not check
+  // again: the waiting room (its admission token is worth a reserve, which authenticates).
+  core::Principal identify(std::string_view bearer) const;
   // Authenticates an `X-Api-Key` as its organization's service account. Throws 401
   // INVALID_API_KEY for unknown, revoked or expired keys.
   boost::asio::awaitable<core::Principal> authenticate_api_key(std::string_view key);
@@ -75,6 +81,8 @@ class Service {
   void forget_user(const std::string& user_id);
 
  private:
+  // The claims of a valid access token; throws ApiError 401 INVALID_TOKEN.
+  AccessClaims verified_claims(std::string_view bearer) const;
   boost::asio::awaitable<AuthResult> issue(LoadedPrincipal loaded, std::string refresh_token);
   NewSession new_session(const std::string& user_id, const std::string& family_id,
                          const std::string& token, const ClientInfo& client) const;

@@ -37,7 +37,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
         auto place = co_await service.join(caller, std::move(event_id));
         co_return http::ok(req, place_json(place));
       },
-      http::RouteOptions{.traffic = http::TrafficClass::kReserve});
+      http::RouteOptions{.traffic = http::TrafficClass::kQueue});
 }
 
 }  // namespace ticketd::queue

@@ -57,6 +57,7 @@ std::vector<Bucket> buckets_for(const Policy& policy, TrafficClass traffic, cons
       out.push_back({key("auth", "ip", ip), policy.auth_ip});
       break;
     case TrafficClass::kReserve:
+    case TrafficClass::kQueue:  // a place in line is a step toward a reserve: the same budget
       per_caller("reserve", policy.reserve_user);
       out.push_back({key("reserve", "ip", ip), policy.reserve_ip});
       break;

@@ -83,6 +83,7 @@ TEST(Config, RateLimitsSheddingAndTheHotPoolWait) {
   EXPECT_EQ(d.rate_limit_auth_ip.count, 30);
   EXPECT_EQ(d.rate_limit_auth_ip.period, std::chrono::minutes(1));
   EXPECT_EQ(d.http_max_in_flight_reserve, 128);
+  EXPECT_EQ(d.http_max_in_flight_queue, 256);
   EXPECT_EQ(d.db_pool_hot_timeout, std::chrono::milliseconds(50));
   EXPECT_EQ(d.queue_admission_ttl_seconds, 600);
   EXPECT_EQ(load({{"QUEUE_ADMISSION_TTL_SECONDS", "5"}}, {}).errors.size(), 1u) << "at least 10 s";
@@ -90,6 +91,7 @@ TEST(Config, RateLimitsSheddingAndTheHotPoolWait) {
                        {"RATE_LIMIT_RESERVE_USER", "5/10s"},
                        {"RATE_LIMIT_API_IP", "off"},
                        {"HTTP_MAX_IN_FLIGHT_RESERVE", "0"},
+                       {"HTTP_MAX_IN_FLIGHT_QUEUE", "32"},
                        {"DATABASE_POOL_HOT_TIMEOUT_MS", "20"},
                        {"SSE_MAX_STREAMS_PER_USER", "2"}},
                       {});
@@ -99,6 +101,7 @@ TEST(Config, RateLimitsSheddingAndTheHotPoolWait) {
   EXPECT_EQ(r.config.rate_limit_reserve_user.period, std::chrono::seconds(10));
   EXPECT_TRUE(r.config.rate_limit_api_ip.off());
   EXPECT_EQ(r.config.http_max_in_flight_reserve, 0);
+  EXPECT_EQ(r.config.http_max_in_flight_queue, 32);
   EXPECT_EQ(r.config.db_pool_hot_timeout, std::chrono::milliseconds(20));
   EXPECT_EQ(r.config.sse_max_streams_per_user, 2);
   const auto bad = load({{"RATE_LIMIT_AUTH_IP", "30 per minute"},

@@ -115,6 +115,26 @@ TEST(Pool, ReleaseHandsTheConnectionToTheOldestWaiter) {
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
 }
 
+// Load shedding asks the pool how long a newcomer would wait. Requests on their way to acquire()
+// (contenders beyond the pool's size) count as queued, not only the pool's own waiters.
+TEST(Pool, ExpectedWaitCountsContendersBeyondThePoolSize) {
+  AsyncRunner rt(2);
+  core::metrics::Registry metrics;
+  Pool pool(rt.ioc().get_executor(), options(2), metrics);
+  constexpr Statement kSlow{"test_slow", "SELECT pg_sleep(0.02) IS NULL"};
+  const Params none;
+  rt.run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) co_await pool.query(kSlow, none);
+  });
+  // Nobody waits: nothing to wait for, whatever the contenders within the pool's size.
+  EXPECT_EQ(pool.expected_wait().count(), 0);
+  EXPECT_EQ(pool.expected_wait(2).count(), 0);
+  // Six contenders on two connections: four queued, each ~20 ms on one of two connections.
+  const auto wait = pool.expected_wait(6);
+  EXPECT_GE(wait, std::chrono::milliseconds(38));
+  EXPECT_LT(wait, std::chrono::milliseconds(400));
+}
+
 TEST(Pool, TransactionRollsBackOnException) {
   AsyncRunner rt(2);
   core::metrics::Registry metrics;
