@@ -93,6 +93,7 @@ bench: build services
 	@bench/seatmap
 	@bench/reserve
 	@bench/onsale
+	@bench/flashsale
 	@bench/sse
 	@bench/outbox
 	@bench/purchase
