@@ -151,6 +151,8 @@ Instance::Instance(const config::Config& config)
       password_pool_(static_cast<std::size_t>(config.auth_hash_threads),
                      static_cast<std::size_t>(config.auth_hash_queue), metrics_, "passwords"),
       limiter_(redis_, metrics_),
+      // A live stream's lease is renewed every heartbeat; three missed, it lapses.
+      stream_leases_(redis_, 3 * config.sse_heartbeat),
       iam_repo_(pool_),
       iam_(iam_repo_, password_pool_, iam_settings(config)),
       org_repo_(pool_),
@@ -202,6 +204,7 @@ Instance::Instance(const config::Config& config)
       [this](std::string user, std::string event, std::optional<std::string> token) {
         return queue_.gate(std::move(user), std::move(event), std::move(token));
       });
+  if (config_.rate_limit_enabled) fanout_->share_caps(stream_leases_);
   fanout_->start();
   // Hot routes wait at most DATABASE_POOL_HOT_TIMEOUT_MS for a connection: once the expected
   // wait passes a quarter of it, they are shed at the door instead of timing out in the pool.

@@ -35,6 +35,7 @@
 #include "modules/queue/repository.hpp"
 #include "modules/queue/service.hpp"
 #include "modules/ratelimit/limiter.hpp"
+#include "modules/ratelimit/streams.hpp"
 #include "modules/realtime/hub.hpp"
 #include "modules/reservations/repository.hpp"
 #include "modules/reservations/service.hpp"
@@ -83,6 +84,7 @@ class Instance {
   TopicEnsurer topics_;
   core::CpuPool password_pool_;
   ratelimit::Limiter limiter_;
+  ratelimit::StreamLeases stream_leases_;
 
   // Modules.
   iam::Repository iam_repo_;

@@ -471,6 +471,44 @@ def test_streams_are_limited_per_user_and_every_client_cap_goes_with_rate_limit_
                 c.close()
 
 
+def test_address_and_user_caps_count_the_streams_of_every_instance():
+    caps = {"RATE_LIMIT_ENABLED": "true", "SSE_MAX_STREAMS_PER_IP": "3", "SSE_MAX_STREAMS_PER_USER": "2"}
+    ip = f"127.0.{random.randrange(1, 255)}.{random.randrange(2, 255)}"  # no other test's leases
+    with running(**caps) as a, running(**caps) as b:
+        s = open_event(a, sections=HALL_20)
+        (buyer,) = users(a, 1)
+        on_a = [Sse(a, s.eid, headers=buyer["h"], source_ip=ip)]
+        try:
+            on_b = Sse(b, s.eid, headers=buyer["h"], source_ip=ip)
+            on_a.append(on_b)
+            assert [c.status for c in on_a] == [200, 200]
+            # One stream on each instance: the user's third is refused on either.
+            elsewhere = f"127.0.{random.randrange(1, 255)}.{random.randrange(2, 255)}"
+            third = Sse(b, s.eid, headers=buyer["h"], source_ip=elsewhere)
+            assert third.status == 429 and json.loads(third.body)["errors"][0]["code"] == "TOO_MANY_STREAMS"
+            assert int(third.headers["retry-after"]) > 0
+            assert metric(b, "ticketd_sse_streams_rejected_total", {"reason": "shared"}) == 1
+            # The address holds two; an anonymous third fits, a fourth does not, on either.
+            anonymous = Sse(a, s.eid, source_ip=ip)
+            on_a.append(anonymous)
+            assert anonymous.status == 200
+            assert Sse(b, s.eid, source_ip=ip).status == 429
+            # A stream closed on one instance frees its place on the other.
+            on_a.remove(on_b)
+            on_b.kill()
+            deadline = time.monotonic() + 5
+            while True:
+                again = Sse(b, s.eid, headers=buyer["h"], source_ip=ip)
+                if again.status == 200:
+                    on_a.append(again)
+                    break
+                assert time.monotonic() < deadline, again.status
+                time.sleep(0.1)
+        finally:
+            for c in on_a:
+                c.close()
+
+
 def big_hall(rows=100, per_row=200):
     return [{"name": "Arena", "code": "AR", "sortOrder": 1,
              "rows": [{"name": f"R{i}", "sortOrder": i, "seatCount": per_row} for i in range(1, rows + 1)]}]

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -71,6 +73,11 @@ Fanout::Fanout(const asio::any_io_executor& executor, events::Service& events, r
       },
       heartbeat_timer_(executor) {}
 
+void Fanout::share_caps(ratelimit::StreamLeases& leases) {
+  leases_ = &leases;
+  lease_prefix_ = core::new_uuid() + ":";
+}
+
 Fanout::~Fanout() {
   std::lock_guard lock(mutex_);
   for (auto& [id, feed] : feeds_) feed->stop(CloseReason::kShutdown);
@@ -88,16 +95,25 @@ void Fanout::start() {
 
 asio::awaitable<void> Fanout::async_stop() {
   std::unordered_map<std::string, std::shared_ptr<Feed>> feeds;
+  std::vector<ratelimit::StreamLease> leases;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     feeds.swap(feeds_);
+    // Given back here, before the Redis client stops, not one by one as the streams close.
+    for (auto& [id, lease] : live_leases_) leases.push_back(std::move(lease));
+    live_leases_.clear();
   }
   asio::post(heartbeat_timer_.get_executor(),
              [self = shared_from_this()] { self->heartbeat_timer_.cancel(); });
   for (auto& [id, feed] : feeds) feed->stop(CloseReason::kShutdown);
   metrics_.feeds.set(0);
-  co_return;
+  if (leases.empty()) co_return;
+  try {
+    co_await leases_->give_back(std::move(leases));
+  } catch (const std::exception& e) {
+    core::log::warn("sse stream leases not given back; they lapse", {{"error", e.what()}});
+  }
 }
 
 std::size_t Fanout::open_streams() const {
@@ -163,6 +179,63 @@ asio::awaitable<void> Fanout::heartbeat_loop() {
     }
     const bool linked = hub_.connected();
     for (auto& f : feeds) f->heartbeat(linked);
+    if (leases_ != nullptr) co_await renew_leases();
+  }
+}
+
+asio::awaitable<void> Fanout::renew_leases() {
+  std::vector<ratelimit::StreamLease> live;
+  {
+    std::lock_guard lock(mutex_);
+    live.reserve(live_leases_.size());
+    for (const auto& [id, lease] : live_leases_) live.push_back(lease);
+  }
+  if (live.empty()) co_return;
+  try {
+    co_await leases_->renew(std::move(live));
+  } catch (const std::exception& e) {
+    // Not renewed: they lapse, and this instance's own caps still hold.
+    core::log::warn("sse stream leases not renewed", {{"error", e.what()}});
+  }
+}
+
+asio::awaitable<void> Fanout::take_lease(Viewer& viewer) {
+  const int cap_ip = settings_.max_streams_per_ip;
+  const int cap_user = settings_.max_streams_per_user;
+  if (leases_ == nullptr || (cap_ip <= 0 && cap_user <= 0)) co_return;
+  ratelimit::StreamLease lease;
+  {
+    std::lock_guard lock(mutex_);
+    lease = ratelimit::StreamLease{lease_prefix_ + std::to_string(next_lease_++), viewer.ip,
+                                   viewer.user_id};
+  }
+  bool taken = false;
+  bool answered = false;
+  try {
+    ratelimit::StreamLease copy = lease;
+    taken = co_await leases_->take(std::move(copy), cap_ip, cap_user);
+    answered = true;
+  } catch (const std::exception& e) {
+    core::log::warn("sse stream caps counted on this instance only", {{"error", e.what()}});
+  }
+  if (!answered) co_return;
+  if (!taken) {
+    metrics_.rejected.with({"shared"}).inc();
+    throw core::ApiError(core::ErrorKind::kRateLimited, "TOO_MANY_STREAMS",
+                         "Too many live streams from this address or for this user")
+        .with_retry_after(5);
+  }
+  viewer.lease = lease.id;
+  std::lock_guard lock(mutex_);
+  live_leases_.emplace(lease.id, std::move(lease));
+}
+
+asio::awaitable<void> Fanout::give_back_lease(ratelimit::StreamLease lease) {
+  try {
+    std::vector<ratelimit::StreamLease> one{std::move(lease)};
+    co_await leases_->give_back(std::move(one));
+  } catch (const std::exception& e) {
+    core::log::warn("sse stream lease not given back; it lapses", {{"error", e.what()}});
   }
 }
 
@@ -175,6 +248,7 @@ asio::awaitable<std::shared_ptr<http::sse::Stream>> Fanout::open(std::string eve
   // The slot is released by the stream's close handler once attached, or here before that.
   std::shared_ptr<const events::Snapshot> current;
   try {
+    co_await take_lease(viewer);
     std::string id = event_id;
     const Clock::time_point any{};
     current = co_await events_.live_snapshot(std::move(id), any);
@@ -245,15 +319,24 @@ void Fanout::take_slot(const Viewer& viewer) {
 }
 
 void Fanout::give_back_slot(const Viewer& viewer) {
-  std::lock_guard lock(mutex_);
-  if (auto it = per_ip_.find(viewer.ip); it != per_ip_.end() && --it->second <= 0) {
-    per_ip_.erase(it);
+  std::optional<ratelimit::StreamLease> lease;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = per_ip_.find(viewer.ip); it != per_ip_.end() && --it->second <= 0) {
+      per_ip_.erase(it);
+    }
+    if (auto it = per_user_.find(viewer.user_id); it != per_user_.end() && --it->second <= 0) {
+      per_user_.erase(it);  // anonymous viewers have no entry: find("") finds nothing
+    }
+    --open_;
+    metrics_.open.dec();
+    if (auto it = live_leases_.find(viewer.lease); it != live_leases_.end()) {
+      lease = std::move(it->second);
+      live_leases_.erase(it);
+    }
   }
-  if (auto it = per_user_.find(viewer.user_id); it != per_user_.end() && --it->second <= 0) {
-    per_user_.erase(it);  // anonymous viewers have no entry: find("") finds nothing
-  }
-  --open_;
-  metrics_.open.dec();
+  // Outside the lock: the Redis call runs on its own.
+  if (lease) asio::co_spawn(executor_, give_back_lease(std::move(*lease)), asio::detached);
 }
 
 std::pair<std::shared_ptr<Feed>, bool> Fanout::attach(

@@ -25,6 +25,7 @@
 #include "core/metrics.hpp"
 #include "http/sse.hpp"
 #include "modules/events/service.hpp"
+#include "modules/ratelimit/streams.hpp"
 #include "modules/realtime/hub.hpp"
 #include "modules/stream/feed.hpp"
 
@@ -44,6 +45,7 @@ struct Settings {
 struct Viewer {
   std::string ip;
   std::string user_id;  // empty: anonymous
+  std::string lease;    // its lease in the caps shared by instances, when it holds one
 };
 
 class Fanout : public std::enable_shared_from_this<Fanout> {
@@ -53,6 +55,11 @@ class Fanout : public std::enable_shared_from_this<Fanout> {
   ~Fanout();
   Fanout(const Fanout&) = delete;
   Fanout& operator=(const Fanout&) = delete;
+
+  // Before start(): the per-address and per-user caps also count the other instances' streams
+  // (leases renewed every heartbeat). While Redis cannot answer, this instance's own count
+  // decides alone.
+  void share_caps(ratelimit::StreamLeases& leases);
 
   // Starts the heartbeats and listens to the hub's link state. Once, after construction by
   // std::make_shared.
@@ -74,6 +81,10 @@ class Fanout : public std::enable_shared_from_this<Fanout> {
   // feed (created, subscribed, when it is the first) hands the slot to the stream's close.
   void take_slot(const Viewer& viewer);
   void give_back_slot(const Viewer& viewer);
+  // The shared caps' part of a slot: takes a lease (sets viewer.lease) or throws 429.
+  boost::asio::awaitable<void> take_lease(Viewer& viewer);
+  boost::asio::awaitable<void> give_back_lease(ratelimit::StreamLease lease);
+  boost::asio::awaitable<void> renew_leases();
   std::pair<std::shared_ptr<Feed>, bool> attach(const std::string& event_id, const Viewer& viewer,
                                                 const std::shared_ptr<http::sse::Stream>& stream);
   void release(const std::string& event_id, std::uint64_t client, const Viewer& viewer,
@@ -94,6 +105,10 @@ class Fanout : public std::enable_shared_from_this<Fanout> {
   std::unordered_map<std::string, std::shared_ptr<Feed>> feeds_;
   std::unordered_map<std::string, int> per_ip_;
   std::unordered_map<std::string, int> per_user_;
+  ratelimit::StreamLeases* leases_ = nullptr;
+  std::string lease_prefix_;  // this instance's, so lease ids are unique across instances
+  std::uint64_t next_lease_ = 1;
+  std::unordered_map<std::string, ratelimit::StreamLease> live_leases_;  // by id
   std::size_t open_ = 0;
   std::uint64_t next_client_ = 1;
   bool stopping_ = false;
