@@ -94,6 +94,7 @@ bench: build services
 	@bench/reserve
 	@bench/onsale
 	@bench/flashsale
+	@bench/ratelimit
 	@bench/sse
 	@bench/outbox
 	@bench/purchase
