@@ -4,23 +4,13 @@
 // Run by tests/e2e/test_browser.py, which starts ticketd and prepares the event and the user:
 //   TICKETD_URL  EVENT_ID  SEAT_ID  EMAIL  PASSWORD  [CHROMIUM]
 // Prints one JSON line; exits non-zero on any failure.
-import process from "node:process";
-import { chromium } from "playwright-core";
+import { launch, need } from "./browser.mjs";
 
-const need = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = need("TICKETD_URL");
 const eventId = need("EVENT_ID");
 const seatId = need("SEAT_ID");
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const args = ["--disable-background-networking", "--disable-component-update", "--no-first-run",
-  "--disable-dev-shm-usage"];
-if (process.getuid && process.getuid() === 0) args.push("--no-sandbox");
 
-const browser = await chromium.launch({ executablePath, args, headless: true });
+const browser = await launch();
 const problems = [];
 try {
   const page = await (await browser.newContext()).newPage();

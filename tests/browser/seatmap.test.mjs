@@ -7,35 +7,17 @@
 // Prints one JSON line with the measured delay; exits non-zero on any failure.
 import fs from "node:fs";
 import path from "node:path";
-import process from "node:process";
-import { chromium } from "playwright-core";
+import { launch, need } from "./browser.mjs";
 
-const need = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = need("TICKETD_URL");
 const eventId = need("EVENT_ID");
 const seatId = need("SEAT_ID");
 const email = need("EMAIL");
 const password = need("PASSWORD");
 const artifacts = need("ARTIFACTS");
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-
-const args = [
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-default-apps",
-  "--disable-sync",
-  "--no-first-run",
-  "--metrics-recording-only",
-  "--disable-dev-shm-usage",
-];
-if (process.getuid && process.getuid() === 0) args.push("--no-sandbox");
 
 fs.mkdirSync(artifacts, { recursive: true });
-const browser = await chromium.launch({ executablePath, args, headless: true });
+const browser = await launch();
 const problems = [];
 const watch = (page, name) => {
   page.on("pageerror", (e) => problems.push(`${name}: ${e.message}`));
