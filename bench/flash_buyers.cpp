@@ -15,10 +15,6 @@
 // Prints one JSON summary; RECORDS_FILE gets one tab-separated line per buyer (times in ms from
 // the start): buyer, arrived, first join sent, admitted seen, last WAITING poll sent, held,
 // outcome, polls, reserve attempts, latency of the last reserve.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,7 +26,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <queue>
@@ -40,70 +35,17 @@
 #include <unordered_map>
 #include <vector>
 
+#include "loadgen.hpp"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::vector<std::string> read_lines(const char* path) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
-int connect_to(const char* host, int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (::inet_pton(AF_INET, host, &addr.sin_addr) != 1 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return fd;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-struct Response {
-  int status = 0;
-  std::string head;  // lower-cased
-  std::string body;
-};
-
-// A complete response at the front of `buf`: its length (0 while incomplete) and its parts.
-std::size_t complete_response(const std::string& buf, Response& r) {
-  const auto end = buf.find("\r\n\r\n");
-  if (end == std::string::npos || buf.size() < 12) return 0;
-  std::string head = buf.substr(0, end);
-  std::transform(head.begin(), head.end(), head.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  std::size_t length = 0;
-  if (const auto at = head.find("\r\ncontent-length:"); at != std::string::npos) {
-    length = static_cast<std::size_t>(std::strtoull(head.c_str() + at + 17, nullptr, 10));
-  }
-  const std::size_t total = end + 4 + length;
-  if (buf.size() < total) return 0;
-  r.status = std::atoi(buf.c_str() + 9);  // "HTTP/1.1 201"
-  r.head = std::move(head);
-  r.body = buf.substr(end + 4, length);
-  return total;
-}
+using loadgen::Clock;
+using loadgen::complete_response;
+using loadgen::connect_to;
+using loadgen::ms_between;
+using loadgen::percentile;
+using loadgen::read_lines;
+using loadgen::Response;
 
 // The value of a JSON string member `"name":"..."` (first occurrence), or "".
 std::string json_string(const std::string& body, std::string_view name) {

@@ -11,61 +11,31 @@
 // unique idempotency key, over HTTP/1.1 keep-alive, one epoll thread. Prints one JSON object:
 // offered and achieved rates, latency percentiles in ms, status counts, and the requests that
 // were never sent or never answered within 10 s of the end.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "loadgen.hpp"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::vector<std::string> read_lines(const char* path) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
-
-int connect_to(const char* host, int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (::inet_pton(AF_INET, host, &addr.sin_addr) != 1 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return fd;
-}
+using loadgen::Clock;
+using loadgen::connect_to;
+using loadgen::ms_between;
+using loadgen::percentile;
+using loadgen::read_lines;
 
 struct Conn {
   int fd = -1;
@@ -74,28 +44,6 @@ struct Conn {
   std::string out;        // unsent part of the request in flight
   std::string in;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-// The status of a complete response at the front of `buf` and its length, or 0 while incomplete.
-std::size_t complete_response(const std::string& buf, int& status) {
-  const auto end = buf.find("\r\n\r\n");
-  if (end == std::string::npos || buf.size() < 12) return 0;
-  status = std::atoi(buf.c_str() + 9);  // "HTTP/1.1 201"
-  std::size_t length = 0;
-  std::string head = buf.substr(0, end);
-  std::transform(head.begin(), head.end(), head.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (const auto at = head.find("\r\ncontent-length:"); at != std::string::npos) {
-    length = static_cast<std::size_t>(std::strtoull(head.c_str() + at + 17, nullptr, 10));
-  }
-  const std::size_t total = end + 4 + length;
-  return buf.size() >= total ? total : 0;
-}
 
 }  // namespace
 
@@ -219,11 +167,11 @@ int main(int argc, char** argv) {
         if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) closed = true;
         break;
       }
-      int status = 0;
-      if (const std::size_t used = complete_response(c.in, status); used > 0 && c.busy) {
+      loadgen::Response r;
+      if (const std::size_t used = loadgen::complete_response(c.in, r); used > 0 && c.busy) {
         const auto answered = Clock::now();
         latencies.push_back(ms_between(c.due, answered));
-        ++statuses[status];
+        ++statuses[r.status];
         last_answer = answered;
         c.in.erase(0, used);
         c.busy = false;

@@ -26,6 +26,10 @@
 #include <string_view>
 #include <vector>
 
+#include "loadgen.hpp"
+
+using loadgen::percentile;
+
 namespace {
 
 std::int64_t now_us() {
@@ -42,13 +46,6 @@ struct Conn {
   bool done = false;
   long updates = 0;
 };
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
 
 }  // namespace
 
