@@ -298,12 +298,7 @@ int main(int argc, char** argv) {
       conns[i].sent = Clock::now();
       build(b, conns[i]);
       ++in_flight;
-      Conn& c = conns[i];
-      while (!c.out.empty()) {
-        const auto n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-        if (n <= 0) break;
-        c.out.erase(0, static_cast<std::size_t>(n));
-      }
+      loadgen::send_some(conns[i].fd, conns[i].out);
       watch(i, EPOLL_CTL_MOD);
     }
     int timeout_ms = 50;
@@ -319,25 +314,11 @@ int main(int argc, char** argv) {
       const std::size_t i = ev.data.u64;
       Conn& c = conns[i];
       if ((ev.events & EPOLLOUT) != 0) {
-        while (!c.out.empty()) {
-          const auto sent = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-          if (sent <= 0) break;
-          c.out.erase(0, static_cast<std::size_t>(sent));
-        }
+        loadgen::send_some(c.fd, c.out);
         watch(i, EPOLL_CTL_MOD);
       }
       if ((ev.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0) continue;
-      char buf[16384];
-      bool closed = false;
-      for (;;) {
-        const auto got = ::recv(c.fd, buf, sizeof buf, 0);
-        if (got > 0) {
-          c.in.append(buf, static_cast<std::size_t>(got));
-          continue;
-        }
-        if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) closed = true;
-        break;
-      }
+      const bool closed = loadgen::receive_all(c.fd, c.in);
       Response r;
       if (const std::size_t used = complete_response(c.in, r); used > 0 && c.buyer >= 0) {
         const long b = c.buyer;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -49,6 +50,28 @@ inline int connect_to(const char* host, int port) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   return fd;
+}
+
+// Sends what the socket takes now; the rest stays in `out`.
+inline void send_some(int fd, std::string& out) {
+  while (!out.empty()) {
+    const auto n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    out.erase(0, static_cast<std::size_t>(n));
+  }
+}
+
+// Appends everything readable now to `in`; true when the peer closed (or the socket failed).
+inline bool receive_all(int fd, std::string& in) {
+  char buf[16384];
+  for (;;) {
+    const auto got = ::recv(fd, buf, sizeof buf, 0);
+    if (got > 0) {
+      in.append(buf, static_cast<std::size_t>(got));
+      continue;
+    }
+    return got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
 }
 
 inline double percentile(std::vector<double> v, double p) {

@@ -95,11 +95,7 @@ int main(int argc, char** argv) {
   };
   auto flush = [&](std::size_t i) {
     Conn& c = conns[i];
-    while (!c.out.empty()) {
-      const auto n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-      if (n <= 0) break;
-      c.out.erase(0, static_cast<std::size_t>(n));
-    }
+    loadgen::send_some(c.fd, c.out);
     epoll_event ev{};
     ev.events = EPOLLIN | (c.out.empty() ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
     ev.data.u64 = i;
@@ -156,17 +152,7 @@ int main(int argc, char** argv) {
       if ((events[static_cast<std::size_t>(k)].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0) {
         continue;
       }
-      char buf[16384];
-      bool closed = false;
-      for (;;) {
-        const auto got = ::recv(c.fd, buf, sizeof buf, 0);
-        if (got > 0) {
-          c.in.append(buf, static_cast<std::size_t>(got));
-          continue;
-        }
-        if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) closed = true;
-        break;
-      }
+      const bool closed = loadgen::receive_all(c.fd, c.in);
       loadgen::Response r;
       if (const std::size_t used = loadgen::complete_response(c.in, r); used > 0 && c.busy) {
         const auto answered = Clock::now();
