@@ -19,6 +19,13 @@ inline std::int64_t unix_seconds() {
       .count();
 }
 
+// Milliseconds since the Unix epoch (admission token expiries).
+inline std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Parses an ISO-8601 date-time with a zone: YYYY-MM-DDTHH:MM[:SS[.fraction]](Z|±HH:MM|±HHMM),
 // years 1970–9999. nullopt for anything else, including impossible dates (Feb 30).
 std::optional<std::chrono::sys_time<std::chrono::milliseconds>> parse_iso8601(std::string_view s);

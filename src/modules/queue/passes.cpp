@@ -37,8 +37,4 @@ bool Passes::valid(std::string_view token, std::string_view user_id, std::string
   return core::constant_time_equal(token.substr(dot + 1), mac(user_id, event_id, expires));
 }
 
-std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 }  // namespace ticketd::queue

@@ -2,9 +2,7 @@
 // Admission tokens of the waiting room: "<expiry ms>.<HMAC>" bound to one user and one event,
 // verified from the token alone (no database, no Redis), so a reserve that carries one costs
 // nothing more and tokens keep working while Redis is down.
-#include <chrono>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,8 +25,5 @@ class Passes {
                   std::string_view expires) const;
   std::string key_;
 };
-
-// Unix time in milliseconds.
-std::int64_t unix_ms(std::chrono::system_clock::time_point t = std::chrono::system_clock::now());
 
 }  // namespace ticketd::queue

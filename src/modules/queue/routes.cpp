@@ -23,8 +23,8 @@ boost::json::object place_json(const Place& p) {
 }  // namespace
 
 void register_routes(http::Router& router, const std::string& base, Service& service) {
-  // Polled by every waiting buyer: a reserve-class request (its own in-flight bound and budget),
-  // with no body to read.
+  // Polled by every waiting buyer: the queue class (its own in-flight bound, never shed for the
+  // database pool; identified by the token alone, see iam::Service::identify), no body to read.
   router.add(
       http::bhttp::verb::post, base + "/events/:eventId/queue",
       [&service](http::Request& req) -> asio::awaitable<http::Response> {

@@ -175,7 +175,7 @@ asio::awaitable<void> Service::gate(std::string user_id, std::string event_id,
   // An unknown or unpublished event is reserve()'s to refuse.
   if (!state_of || state_of->mode == "OFF") co_return;
   const EventState state = *state_of;
-  const bool admitted = token && passes_.valid(*token, user_id, event_id, unix_ms());
+  const bool admitted = token && passes_.valid(*token, user_id, event_id, core::unix_ms());
   bool running = true;
   if (state.mode == "AUTO") {
     try {
