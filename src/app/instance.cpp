@@ -181,7 +181,12 @@ Instance::Instance(const config::Config& config)
                                config.reservation_max_active_per_user_event,
                                config.reserve_lock_timeout, config.db_pool_hot_timeout},
           outbox_waker(config, outbox_publisher_)),
-      reservations_(reservation_repo_, events_, metrics_),
+      reservation_batcher_(
+          ioc_.get_executor(), reservation_repo_,
+          reservations::BatchOptions{config.reserve_batch_max, config.reserve_batch_concurrency,
+                                     config.reserve_batch_window},
+          metrics_),
+      reservations_(reservation_repo_, reservation_batcher_, events_, metrics_),
       fanout_(std::make_shared<stream::Fanout>(asio::make_strand(ioc_), events_, hub_,
                                                stream_settings(config), metrics_)),
       expiry_(ioc_.get_executor(), reservations_,

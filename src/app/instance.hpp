@@ -107,6 +107,7 @@ class Instance {
   // The outbox publisher before reservations: their repository wakes it after each commit.
   workers::OutboxPublisher outbox_publisher_;
   reservations::Repository reservation_repo_;
+  reservations::Batcher reservation_batcher_;
   reservations::Service reservations_;
   std::shared_ptr<stream::Fanout> fanout_;
   workers::ReservationExpiry expiry_;

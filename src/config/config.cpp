@@ -54,15 +54,20 @@ Setter size_in(std::size_t Config::*field, long long lo, long long hi) {
   };
 }
 
-Setter ms_in(std::chrono::milliseconds Config::*field, long long lo, long long hi) {
+template <typename Duration>
+Setter duration_in(Duration Config::*field, long long lo, long long hi, const char* unit) {
   return [=](Config& c, std::string_view v) -> std::string {
     long long n = 0;
     if (!parse_int(v, n) || n < lo || n > hi) {
-      return fmt::format("must be a number of milliseconds in [{}, {}]", lo, hi);
+      return fmt::format("must be a number of {} in [{}, {}]", unit, lo, hi);
     }
-    c.*field = std::chrono::milliseconds(n);
+    c.*field = Duration(n);
     return {};
   };
+}
+
+Setter ms_in(std::chrono::milliseconds Config::*field, long long lo, long long hi) {
+  return duration_in(field, lo, hi, "milliseconds");
 }
 
 Setter boolean(bool Config::*field) {
@@ -233,6 +238,10 @@ const std::vector<Row>& rows() {
       {"RESERVATION_MAX_ACTIVE_PER_USER_EVENT",
        int_in(&Config::reservation_max_active_per_user_event, 1, 1'000)},
       {"RESERVE_LOCK_TIMEOUT_MS", ms_in(&Config::reserve_lock_timeout, 1, 60'000)},
+      {"RESERVE_BATCH_MAX", size_in(&Config::reserve_batch_max, 1, 1'000)},
+      {"RESERVE_BATCH_CONCURRENCY", size_in(&Config::reserve_batch_concurrency, 1, 64)},
+      {"RESERVE_BATCH_WINDOW_US",
+       duration_in(&Config::reserve_batch_window, 0, 1'000'000, "microseconds")},
       {"SSE_HEARTBEAT_SECONDS", seconds_in(&Config::sse_heartbeat, 0.05, 3'600)},
       {"SSE_CLIENT_QUEUE_MAX", int_in(&Config::sse_client_queue_max, 1, 1'000'000)},
       {"SSE_MAX_STREAMS", int_in(&Config::sse_max_streams, 1, 1'000'000)},

@@ -146,6 +146,12 @@ struct Config {
   int reservation_max_active_per_user_event = 1;
   // Longest wait for a row lock inside a reservation; past it the request fails fast.
   std::chrono::milliseconds reserve_lock_timeout{200};
+  // Group commit for holds (reservations::Batcher): requests decided per database call (1: each
+  // alone), batches in the database at once per instance, and how long a request waits for
+  // company when a batch slot is free but another batch is in flight.
+  std::size_t reserve_batch_max = 64;
+  std::size_t reserve_batch_concurrency = 2;
+  std::chrono::microseconds reserve_batch_window{2'000};
 
   // Live seat maps over SSE
   std::chrono::milliseconds sse_heartbeat{15'000};  // set in (fractional) seconds

@@ -2,6 +2,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value_to.hpp>
+#include <stdexcept>
 
 #include "core/outcome.hpp"
 #include "infra/pg/array.hpp"
@@ -38,6 +39,12 @@ FROM reserve($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7::int[], $8, $9, $10, $11
 constexpr Statement kReserveQuietly{"reservation_reserve_quietly", R"sql(
 SELECT o_outcome, o_reservation::text, o_seats::text, o_detail::text, o_reservation->>'id'
 FROM reserve_quietly($1, $2, $3, $4, $5::uuid[], $6::uuid[], $7::int[], $8, $9, $10, $11))sql"};
+
+constexpr Statement kReserveBatch{"reservation_reserve_batch", R"sql(
+SELECT o_outcome, o_reservation::text, o_seats::text, o_detail::text, o_reservation->>'id'
+FROM reserve_batch($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[],
+                   $7::uuid[], $8::int[], $9::uuid[], $10::int[], $11, $12, $13, $14)
+ORDER BY o_request)sql"};
 
 constexpr Statement kFind{"reservation_find", R"sql(
 SELECT user_id, org_id, event_id, status, reservation_json(id)::text FROM reservations
@@ -119,6 +126,51 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
   out.detail = json::parse(refused->primary());
   out.outcome =
       core::outcome_of(out.detail.at("outcome").as_string(), kRaisedOutcomes, "reserve()");
+  co_return out;
+}
+
+asio::awaitable<std::vector<std::optional<ReserveResult>>> Repository::reserve_batch(
+    const std::vector<ReserveInput>& batch) {
+  ArrayLiteral users, events, keys, hashes, correlations, seat_counts, seats, ga_counts, types,
+      quantities;
+  for (const auto& in : batch) {
+    users.add(in.user_id);
+    events.add(in.event_id);
+    keys.add(in.idempotency_key);
+    hashes.add(in.request_hash);
+    correlations.add(in.correlation_id);
+    seat_counts.add(static_cast<std::int64_t>(in.seat_ids.size()));
+    for (const auto& seat : in.seat_ids) seats.add(seat);
+    ga_counts.add(static_cast<std::int64_t>(in.items.size()));
+    for (const auto& item : in.items) {
+      types.add(item.ticket_type_id);
+      quantities.add(item.quantity);
+    }
+  }
+  Params params(
+      std::move(users).str(), std::move(events).str(), std::move(keys).str(),
+      std::move(hashes).str(), std::move(correlations).str(), std::move(seat_counts).str(),
+      std::move(seats).str(), std::move(ga_counts).str(), std::move(types).str(),
+      std::move(quantities).str(), limits_.ttl_seconds, limits_.max_active_per_user_event,
+      static_cast<std::int64_t>(limits_.lock_timeout.count()), !static_cast<bool>(wake_outbox_));
+  auto r = co_await pool_.query(kReserveBatch, params, limits_.pool_wait);
+  if (r.rows() != static_cast<int>(batch.size())) {
+    throw std::logic_error("reserve_batch() answered " + std::to_string(r.rows()) + " rows for " +
+                           std::to_string(batch.size()) + " requests");
+  }
+  std::vector<std::optional<ReserveResult>> out(batch.size());
+  bool created = false;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.text(i, 0) == "DEFERRED") continue;
+    ReserveResult& one = out[static_cast<std::size_t>(i)].emplace();
+    one.outcome = core::outcome_of(r.text(i, 0), kOutcomes, "reserve_batch()");
+    created = created || one.outcome == Outcome::kCreated;
+    one.reservation = r.string(i, 1);
+    one.seats = r.string(i, 2);
+    if (!r.is_null(i, 3)) one.detail = json::parse(r.text(i, 3));
+    one.reservation_id = r.string(i, 4);
+  }
+  if (created && wake_outbox_) wake_outbox_();  // committed: reservation.created rows are due
   co_return out;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// SQL of reservations. The hot path is one call of the database function reserve()
-// (migrations 0007-0009, or reserve_quietly() of 0012) through a prepared statement: one round
-// trip per reservation.
+// SQL of reservations. The hot path is one call of a database function through a prepared
+// statement: reserve() (sql/functions/reserve.sql; reserve_quietly() without the NOTIFY) for one
+// request, reserve_batch() for a batch of them (see Batcher): one round trip either way.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <functional>
@@ -33,6 +33,11 @@ class Repository {
       : pool_(pool), limits_(limits), wake_outbox_(std::move(wake_outbox)) {}
 
   boost::asio::awaitable<ReserveResult> reserve(ReserveInput in);
+  // Many requests in one transaction (sql/functions/reserve_batch.sql), decided in order: one
+  // answer per request, or nullopt for a request the batch deferred to reserve() (it would have
+  // had to wait on rows another transaction holds). A DbError rolls the whole batch back.
+  boost::asio::awaitable<std::vector<std::optional<ReserveResult>>> reserve_batch(
+      const std::vector<ReserveInput>& batch);
   boost::asio::awaitable<std::optional<Found>> find(std::string id);
   // JSON objects of the page and the total.
   boost::asio::awaitable<core::Listing<std::string>> list_for_user(std::string user_id,

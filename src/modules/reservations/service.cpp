@@ -126,8 +126,10 @@ const char* outcome_label(Outcome o) {
 
 }  // namespace
 
-Service::Service(Repository& repo, events::Service& events, core::metrics::Registry& metrics)
+Service::Service(Repository& repo, Batcher& batcher, events::Service& events,
+                 core::metrics::Registry& metrics)
     : repo_(repo),
+      batcher_(batcher),
       events_(events),
       outcomes_(metrics.counter("ticketd_reservations_total",
                                 "Reservation attempts by outcome (created, replayed, conflict, "
@@ -135,7 +137,8 @@ Service::Service(Repository& repo, events::Service& events, core::metrics::Regis
                                 {"outcome"})),
       latency_(metrics
                    .histogram("ticketd_reservation_seconds",
-                              "Time of one reservation call to the database")
+                              "Time to decide one reservation request (its batch's database "
+                              "call included)")
                    .get()),
       expired_(metrics
                    .counter("ticketd_reservations_expired_total",
@@ -174,7 +177,7 @@ asio::awaitable<Reserved> Service::reserve(const core::Principal& caller, Reserv
   in.items = request.items;
   in.correlation_id = actor.request_id;
   const auto start = std::chrono::steady_clock::now();
-  auto result = co_await repo_.reserve(in);
+  auto result = co_await batcher_.reserve(in);
   // A lock wait past RESERVE_LOCK_TIMEOUT_MS (or a deadlock) is contention, not an answer:
   // retry a few times after a short jittered pause (bounded retries); the same
   // idempotency key makes a retry safe. Only then report busy/unavailable.

@@ -13,6 +13,7 @@
 #include "core/metrics.hpp"
 #include "core/principal.hpp"
 #include "modules/events/service.hpp"
+#include "modules/reservations/batcher.hpp"
 #include "modules/reservations/model.hpp"
 #include "modules/reservations/repository.hpp"
 
@@ -39,7 +40,9 @@ struct Reserved {
 
 class Service {
  public:
-  Service(Repository& repo, events::Service& events, core::metrics::Registry& metrics);
+  // New holds go through `batcher` (group commit); everything else through `repo`.
+  Service(Repository& repo, Batcher& batcher, events::Service& events,
+          core::metrics::Registry& metrics);
 
   // Before the first request.
   void admit_with(AdmissionGate gate) { gate_ = std::move(gate); }
@@ -66,6 +69,7 @@ class Service {
   boost::asio::awaitable<Found> visible(const core::Principal& caller, std::string id, bool write);
 
   Repository& repo_;
+  Batcher& batcher_;
   events::Service& events_;
   AdmissionGate gate_;
   core::metrics::Family<core::metrics::Counter>& outcomes_;

@@ -142,6 +142,27 @@ TEST(Config, LiveSeatMapSettings) {
   EXPECT_TRUE(mentions(bad.errors, "SSE_MAX_STREAMS_PER_IP"));
 }
 
+TEST(Config, ReservationBatchSettings) {
+  const auto d = load({}, {}).config;
+  EXPECT_EQ(d.reserve_batch_max, 64u);
+  EXPECT_EQ(d.reserve_batch_concurrency, 2u);
+  EXPECT_EQ(d.reserve_batch_window, std::chrono::microseconds(2'000));
+  const auto r = load({{"RESERVE_BATCH_MAX", "1"},
+                       {"RESERVE_BATCH_CONCURRENCY", "4"},
+                       {"RESERVE_BATCH_WINDOW_US", "250"}},
+                      {});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.config.reserve_batch_max, 1u);
+  EXPECT_EQ(r.config.reserve_batch_concurrency, 4u);
+  EXPECT_EQ(r.config.reserve_batch_window, std::chrono::microseconds(250));
+  const auto bad = load({{"RESERVE_BATCH_MAX", "0"},
+                         {"RESERVE_BATCH_CONCURRENCY", "many"},
+                         {"RESERVE_BATCH_WINDOW_US", "-5"}},
+                        {});
+  EXPECT_EQ(bad.errors.size(), 3u);
+  EXPECT_TRUE(mentions(bad.errors, "RESERVE_BATCH_WINDOW_US"));
+}
+
 TEST(Config, ErrorsNeverEchoSecrets) {
   const auto r = load({{"DATABASE_URL", "mysql://user:hunter2@db/x"}}, {});
   ASSERT_EQ(r.errors.size(), 1u);
