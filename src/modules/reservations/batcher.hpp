@@ -2,21 +2,18 @@
 // Group commit for holds. About 70 % of a reservation's database CPU is per transaction, not per
 // reservation (bench/RESULTS.md), so concurrent reserve requests of this instance are decided
 // together by one call of reserve_batch(): while `max_in_flight` batches are in the database,
-// new requests gather (at most `max_size` per batch, one per user so that a user's own requests
-// stay ordered); a batch slot that frees up takes everything gathered. A request that finds no
-// batch in flight goes at once and alone (through reserve(), today's path), so a lone request
-// waits for nothing; one that finds some in flight but a slot free waits at most `window` for
-// company. Requests the batch defers, and every request of a batch that failed as a whole, are
-// run alone through reserve(): answers are exactly those of the per-request path.
+// new requests gather (at most `max_size` per batch, one per user, and none of a user who has one
+// in a batch in flight, so that a user's own requests stay ordered); a batch slot that frees up
+// takes everything gathered. A request that finds no batch in flight goes at once and alone
+// (through reserve(), today's path), so a lone request waits for nothing; one that finds some in
+// flight but a slot free waits at most `window` for company. Requests the batch defers, and every
+// request of a batch that failed as a whole, are run alone through reserve(): answers are exactly
+// those of the per-request path.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <vector>
 
 #include "core/metrics.hpp"
 #include "modules/reservations/model.hpp"
@@ -34,6 +31,8 @@ class Batcher {
  public:
   Batcher(const boost::asio::any_io_executor& ex, Repository& repo, BatchOptions options,
           core::metrics::Registry& metrics);
+  // Batches still in flight finish on their own (they share the state); `repo` must outlive them.
+  ~Batcher();
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
@@ -41,26 +40,8 @@ class Batcher {
   boost::asio::awaitable<ReserveResult> reserve(ReserveInput in);
 
  private:
-  struct Entry;
-  // Under mutex_: starts a batch of the oldest gathered requests (one per user).
-  void start_batch_locked();
-  // Under mutex_: starts a batch now, arms the window, or leaves the gathered requests for the
-  // next batch slot that frees up.
-  void schedule_locked();
-  boost::asio::awaitable<void> run(std::vector<std::shared_ptr<Entry>> batch);
-
-  boost::asio::any_io_executor ex_;
-  Repository& repo_;
-  BatchOptions options_;
-  std::mutex mutex_;
-  std::deque<std::shared_ptr<Entry>> gathered_;
-  std::size_t in_flight_ = 0;
-  boost::asio::steady_timer window_;
-  bool window_armed_ = false;
-
-  core::metrics::Histogram& batch_size_;
-  core::metrics::Counter& deferred_;
-  core::metrics::Counter& rolled_back_;
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace ticketd::reservations

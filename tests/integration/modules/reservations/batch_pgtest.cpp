@@ -241,7 +241,7 @@ TEST_F(BatchPg, TheBatcherAnswersEachConcurrentRequestAsIfAlone) {
   auto w = make_world(rt, pool, 24);
   Repository repo(pool, limits(1));
   Batcher batcher(rt.ioc().get_executor(), repo,
-                  BatchOptions{8, 1, std::chrono::microseconds(5'000)}, metrics);
+                  BatchOptions{8, 2, std::chrono::microseconds(5'000)}, metrics);
   // 16 users want seat 0: one wins. Users 16-17 send one key twice: one creates, one replays.
   // Users 18-19 send two keys each at the active limit of 1: one holds, one is refused.
   std::vector<ReserveInput> requests;
@@ -278,6 +278,23 @@ TEST_F(BatchPg, TheBatcherAnswersEachConcurrentRequestAsIfAlone) {
   const auto at = rendered.find(count);
   ASSERT_NE(at, std::string::npos) << rendered;
   EXPECT_LT(std::stoi(rendered.substr(at + count.size())), 24);
+}
+
+TEST_F(BatchPg, AUsersNextRequestWaitsForTheBatchHoldingTheirFirst) {
+  auto w = make_world(rt, pool, 2);
+  Repository repo(pool, limits(2));
+  // No window: a second batch starts while the first is in the database. Were a user's second
+  // request in it, reserve()'s per-user lock (held by the first batch) would defer it.
+  Batcher batcher(rt.ioc().get_executor(), repo, BatchOptions{8, 2, std::chrono::microseconds(0)},
+                  metrics);
+  auto results = concurrently(batcher, {input(w, 0, "key-" + core::new_uuid(), {w.seats[0]}),
+                                        input(w, 0, "key-" + core::new_uuid(), {w.seats[1]}),
+                                        input(w, 1, "key-" + core::new_uuid(), {w.seats[2]}),
+                                        input(w, 1, "key-" + core::new_uuid(), {w.seats[3]})});
+  for (const auto& r : results) EXPECT_EQ(r.outcome, Outcome::kCreated);
+  const auto rendered = metrics.render();
+  EXPECT_NE(rendered.find("ticketd_reservation_batch_deferred_total 0\n"), std::string::npos)
+      << rendered;
 }
 
 TEST_F(BatchPg, TwoInstancesBatchingAtOnceNeverHoldASeatOrUnitTwice) {
