@@ -20,12 +20,12 @@ TICKETD_DEFAULT_REDIS_URL="redis://127.0.0.1:6379/0"
 TICKETD_DEFAULT_KAFKA_BROKERS="127.0.0.1:9092"
 
 # What a benchmark of capacity serves with (`env $TICKETD_CAPACITY_ENV ... ticketd serve`): one
-# load generator is one address and few users, so no rate limits; no shedding and the normal pool
-# wait, so the figure is what the machine does. The overload phase of bench/reserve and
+# load generator is one address and few users, so no rate limits and no cap on connections per
+# address; no shedding and the normal pool wait, so the figure is what the machine does. The overload phase of bench/reserve and
 # bench/flashsale measure shedding (as deployed).
 TICKETD_CAPACITY_ENV="RATE_LIMIT_ENABLED=false HTTP_MAX_IN_FLIGHT_READS=0 HTTP_MAX_IN_FLIGHT_WRITES=0 \
 HTTP_MAX_IN_FLIGHT_AUTH=0 HTTP_MAX_IN_FLIGHT_RESERVE=0 HTTP_MAX_IN_FLIGHT_QUEUE=0 HTTP_MAX_IN_FLIGHT_PAYMENTS=0 \
-HTTP_MAX_IN_FLIGHT_WEBHOOK=0 DATABASE_POOL_HOT_TIMEOUT_MS=2000"
+HTTP_MAX_IN_FLIGHT_WEBHOOK=0 DATABASE_POOL_HOT_TIMEOUT_MS=2000 HTTP_MAX_CONNECTIONS_PER_IP=100000"
 
 ticketd_load_dotenv() {
   local file="${1:-$TICKETD_ROOT/.env}" line key value

@@ -215,17 +215,27 @@ Instance::Instance(const config::Config& config)
   // wait passes a quarter of it, they are shed at the door instead of timing out in the pool.
   // The hot requests already past the door count as queued (beyond the pool's size) even before
   // they reach the pool: under a burst they wait for CPU first, and counting only the pool's
-  // waiters let too many in (bench/RESULTS.md "Overload").
+  // waiters let too many in (bench/RESULTS.md "Overload"). Batched reservations hold no
+  // connection each: they count as the batches they make, and a reservation is also shed when
+  // it would wait longer than the whole hot wait for its batch to start (counting each as a pool
+  // contender shed most of a batched sale: bench/RESULTS.md "Group commit").
   const auto budget =
       std::chrono::duration_cast<std::chrono::microseconds>(config.db_pool_hot_timeout / 4);
-  static constexpr std::array kHot{http::TrafficClass::kReserve, http::TrafficClass::kPayments,
-                                   http::TrafficClass::kWebhook};
+  const auto batch_budget =
+      std::chrono::duration_cast<std::chrono::microseconds>(config.db_pool_hot_timeout);
   auto pool_saturated = [this, budget] {
-    std::size_t hot = 0;
-    for (auto c : kHot) hot += shedder_.in_flight(c);
+    std::size_t hot = shedder_.in_flight(http::TrafficClass::kPayments) +
+                      shedder_.in_flight(http::TrafficClass::kWebhook);
+    hot += reservation_batcher_.batching() ? reservation_batcher_.connections_wanted()
+                                           : shedder_.in_flight(http::TrafficClass::kReserve);
     return pool_.expected_wait(hot) > budget;
   };
-  for (auto c : kHot) shedder_.shed_under(c, pool_saturated);
+  shedder_.shed_under(http::TrafficClass::kPayments, pool_saturated);
+  shedder_.shed_under(http::TrafficClass::kWebhook, pool_saturated);
+  shedder_.shed_under(http::TrafficClass::kReserve, [this, pool_saturated, batch_budget] {
+    return pool_saturated() ||
+           (reservation_batcher_.batching() && reservation_batcher_.expected_wait() > batch_budget);
+  });
   dispatcher_.shed_with(shedder_);
   dispatcher_.use(iam::authentication_middleware(iam_));
   if (config_.rate_limit_enabled) limit_rates();

@@ -1,5 +1,6 @@
 #include "modules/reservations/batcher.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -7,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -56,11 +58,12 @@ struct Batcher::State : std::enable_shared_from_this<State> {
   asio::any_io_executor ex;
   Repository& repo;
   BatchOptions options;
-  std::mutex mutex;
+  mutable std::mutex mutex;
   std::deque<std::shared_ptr<Entry>> gathered;
   // The users of the batches in flight (a batch holds one request per user).
   std::unordered_set<std::string> busy_users;
   std::size_t in_flight = 0;
+  double batch_us = 0;  // moving average of a batch's time in the database
   asio::steady_timer window;
   bool window_armed = false;
 
@@ -123,6 +126,25 @@ asio::awaitable<ReserveResult> Batcher::reserve(ReserveInput in) {
   co_return alone;
 }
 
+bool Batcher::batching() const noexcept {
+  return state_->options.max_size > 1;
+}
+
+std::size_t Batcher::connections_wanted() const {
+  std::lock_guard lock(state_->mutex);
+  const std::size_t max = state_->options.max_size;
+  return state_->in_flight + (state_->gathered.size() + max - 1) / max;
+}
+
+std::chrono::microseconds Batcher::expected_wait() const {
+  std::lock_guard lock(state_->mutex);
+  const State& s = *state_;
+  const std::size_t batches = (s.gathered.size() + s.options.max_size - 1) / s.options.max_size;
+  const double us = static_cast<double>(batches) * s.batch_us /
+                    static_cast<double>(std::max<std::size_t>(1, s.options.max_in_flight));
+  return std::chrono::microseconds(static_cast<std::int64_t>(us));
+}
+
 void Batcher::State::schedule_locked() {
   while (!gathered.empty() && in_flight < options.max_in_flight &&
          (in_flight == 0 || gathered.size() >= options.max_size)) {
@@ -170,6 +192,7 @@ asio::awaitable<void> Batcher::State::run(std::shared_ptr<State> self,
                                           std::vector<std::shared_ptr<Entry>> batch) {
   std::vector<std::optional<ReserveResult>> answers;
   std::exception_ptr failure;
+  const auto started = std::chrono::steady_clock::now();
   if (batch.size() == 1) {
     try {
       ReserveInput in = batch.front()->input;
@@ -208,7 +231,10 @@ asio::awaitable<void> Batcher::State::run(std::shared_ptr<State> self,
     if (!failure && answers[i]) answer = std::make_unique<ReserveResult>(std::move(*answers[i]));
     batch[i]->channel.try_send(boost::system::error_code{}, failure, std::move(answer));
   }
+  const double took_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard lock(self->mutex);
+  self->batch_us = self->batch_us == 0 ? took_us : 0.8 * self->batch_us + 0.2 * took_us;
   --self->in_flight;
   for (const auto& user : users) self->busy_users.erase(user);
   // Whatever gathered while this batch was in the database goes now.

@@ -39,6 +39,16 @@ class Batcher {
   // reserve()'s answer for this request, decided alone or in a batch.
   boost::asio::awaitable<ReserveResult> reserve(ReserveInput in);
 
+  // For load shedding (a reserve request holds no pool connection of its own while batching):
+  // whether requests are batched at all (RESERVE_BATCH_MAX > 1);
+  bool batching() const noexcept;
+  // the pool connections the batcher holds or will soon ask for (batches in flight, and the
+  // batches the gathered requests make);
+  std::size_t connections_wanted() const;
+  // how long a request arriving now would wait for its batch to start: the batches the gathered
+  // requests make, over the batch slots, times the recent duration of a batch.
+  std::chrono::microseconds expected_wait() const;
+
  private:
   struct State;
   std::shared_ptr<State> state_;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "core/ids.hpp"
 #include "infra/pg/pool.hpp"
@@ -295,6 +296,53 @@ TEST_F(BatchPg, AUsersNextRequestWaitsForTheBatchHoldingTheirFirst) {
   const auto rendered = metrics.render();
   EXPECT_NE(rendered.find("ticketd_reservation_batch_deferred_total 0\n"), std::string::npos)
       << rendered;
+}
+
+TEST_F(BatchPg, LoadSheddingSeesTheConnectionsTheGatheredRequestsWillAsk) {
+  auto w = make_world(rt, pool, 3);
+  Repository repo(pool, limits());
+  Batcher batcher(rt.ioc().get_executor(), repo, BatchOptions{8, 1, std::chrono::microseconds(0)},
+                  metrics);
+  EXPECT_TRUE(batcher.batching());
+  EXPECT_EQ(batcher.connections_wanted(), 0u);
+  // Another session holds seat 0: the first request goes alone and waits in reserve() (bounded by
+  // its 2 s lock timeout), the next two gather behind it.
+  std::promise<void> locked, release;
+  auto holder = asio::co_spawn(
+      asio::make_strand(rt.ioc()),
+      [&]() -> asio::awaitable<void> {
+        auto lease = co_await pool.acquire();
+        co_await lease->exec("BEGIN");
+        co_await lease->exec("SELECT 1 FROM event_seats WHERE id = '" + w.seats[0] +
+                             "' FOR UPDATE");
+        locked.set_value();
+        auto done = release.get_future();
+        auto executor = co_await asio::this_coro::executor;
+        asio::steady_timer t(executor);
+        while (done.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+          t.expires_after(std::chrono::milliseconds(5));
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        co_await lease->exec("ROLLBACK");
+      },
+      asio::use_future);
+  locked.get_future().wait();
+  auto all = std::async(std::launch::async, [&] {
+    return concurrently(batcher, {input(w, 0, "key-shed-0001", {w.seats[0]}),
+                                  input(w, 1, "key-shed-0002", {w.seats[1]}),
+                                  input(w, 2, "key-shed-0003", {w.seats[2]})});
+  });
+  // One batch in the database, one more that the two gathered requests will make.
+  for (int i = 0; i < 200 && batcher.connections_wanted() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(batcher.connections_wanted(), 2u);
+  release.set_value();
+  holder.get();
+  for (const auto& r : all.get()) EXPECT_EQ(r.outcome, Outcome::kCreated);
+  EXPECT_EQ(batcher.connections_wanted(), 0u);
+  // Nothing gathered: no wait, whatever the last batches took.
+  EXPECT_EQ(batcher.expected_wait(), std::chrono::microseconds(0));
 }
 
 TEST_F(BatchPg, TwoInstancesBatchingAtOnceNeverHoldASeatOrUnitTwice) {
