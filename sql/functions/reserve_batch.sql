@@ -80,6 +80,7 @@ DECLARE
   v_short      jsonb;
   v_refused    jsonb;
   v_defer      boolean;
+  v_reason     text;
   v_req_types  uuid[];
   v_req_q      int[];
   v_cost       bigint;
@@ -282,25 +283,20 @@ BEGIN
       v_detail[i] := jsonb_build_object('ticketTypes', v_short);
       CONTINUE;
     END IF;
-    -- Seats, in request order.
+    -- Seats, in request order: each refused one with reserve()'s reason (HELD also when an
+    -- earlier winner of this batch took it).
     FOR v_k IN v_seat_from[i] .. v_seat_from[i] + p_seat_counts[i] - 1 LOOP
       v_p := array_position(v_seat_ids, p_seats[v_k]);
-      IF v_p IS NULL THEN
-        IF p_seats[v_k] = ANY(v_busy) THEN
-          v_defer := true;
-        ELSE
-          v_refused := v_refused || jsonb_build_object(
-            'id', p_seats[v_k], 'index', v_k - v_seat_from[i], 'reason', 'NOT_FOUND');
-        END IF;
-      ELSIF v_seat_event[v_p] <> p_events[i] THEN
+      v_reason := CASE
+        WHEN v_p IS NULL AND p_seats[v_k] = ANY(v_busy) THEN 'BUSY'
+        WHEN v_p IS NULL OR v_seat_event[v_p] <> p_events[i] THEN 'NOT_FOUND'
+        WHEN v_seat_taken[v_p] THEN 'HELD'
+        ELSE v_seat_state[v_p] END;
+      IF v_reason = 'BUSY' THEN
+        v_defer := true;
+      ELSIF v_reason <> 'OK' THEN
         v_refused := v_refused || jsonb_build_object(
-          'id', p_seats[v_k], 'index', v_k - v_seat_from[i], 'reason', 'NOT_FOUND');
-      ELSIF v_seat_taken[v_p] THEN
-        v_refused := v_refused || jsonb_build_object(
-          'id', p_seats[v_k], 'index', v_k - v_seat_from[i], 'reason', 'HELD');
-      ELSIF v_seat_state[v_p] <> 'OK' THEN
-        v_refused := v_refused || jsonb_build_object(
-          'id', p_seats[v_k], 'index', v_k - v_seat_from[i], 'reason', v_seat_state[v_p]);
+          'id', p_seats[v_k], 'index', v_k - v_seat_from[i], 'reason', v_reason);
       ELSE
         v_cost := v_cost + v_seat_cost[v_p];
       END IF;

@@ -201,36 +201,17 @@ TEST_F(BatchPg, ReplaysKeyReuseAndTheActiveLimitAcrossBatches) {
 TEST_F(BatchPg, RowsAnotherTransactionHoldsDeferTheirRequestsWithoutWaiting) {
   auto w = make_world(rt, pool, 3);
   Repository repo(pool, limits());
-  std::promise<void> locked, release;
-  auto holder = asio::co_spawn(
-      asio::make_strand(rt.ioc()),
-      [&]() -> asio::awaitable<void> {
-        auto lease = co_await pool.acquire();
-        co_await lease->exec("BEGIN");
-        co_await lease->exec("SELECT 1 FROM event_seats WHERE id = '" + w.seats[0] +
-                             "' FOR UPDATE");
-        // reserve()'s per-(user, event) lock of user 2, as a request of theirs in progress.
-        co_await lease->exec("SELECT pg_advisory_xact_lock(hashtextextended('" + w.users[2] + "/" +
-                             w.event + "', 0))");
-        locked.set_value();
-        auto done = release.get_future();
-        auto executor = co_await asio::this_coro::executor;
-        asio::steady_timer t(executor);
-        while (done.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
-          t.expires_after(std::chrono::milliseconds(5));
-          co_await t.async_wait(asio::use_awaitable);
-        }
-        co_await lease->exec("ROLLBACK");
-      },
-      asio::use_future);
-  locked.get_future().wait();
+  // Seat 0's row lock, and user 2's reserve() lock as a request of theirs in progress.
+  fixture::LockHolder holder(rt, pool,
+                             "SELECT 1 FROM event_seats WHERE id = '" + w.seats[0] +
+                                 "' FOR UPDATE; SELECT pg_advisory_xact_lock(hashtextextended('" +
+                                 w.users[2] + "/" + w.event + "', 0))");
   const auto start = std::chrono::steady_clock::now();
   auto answers = decide(
       repo, {input(w, 0, "key-held-0001", {w.seats[0]}), input(w, 1, "key-held-0002", {w.seats[1]}),
              input(w, 2, "key-held-0003", {w.seats[2]})});
   const auto took = std::chrono::steady_clock::now() - start;
-  release.set_value();
-  holder.get();
+  holder.release();
   EXPECT_FALSE(answers[0]);
   ASSERT_TRUE(answers[1]);
   EXPECT_EQ(answers[1]->outcome, Outcome::kCreated);
@@ -307,26 +288,8 @@ TEST_F(BatchPg, LoadSheddingSeesTheConnectionsTheGatheredRequestsWillAsk) {
   EXPECT_EQ(batcher.connections_wanted(), 0u);
   // Another session holds seat 0: the first request goes alone and waits in reserve() (bounded by
   // its 2 s lock timeout), the next two gather behind it.
-  std::promise<void> locked, release;
-  auto holder = asio::co_spawn(
-      asio::make_strand(rt.ioc()),
-      [&]() -> asio::awaitable<void> {
-        auto lease = co_await pool.acquire();
-        co_await lease->exec("BEGIN");
-        co_await lease->exec("SELECT 1 FROM event_seats WHERE id = '" + w.seats[0] +
-                             "' FOR UPDATE");
-        locked.set_value();
-        auto done = release.get_future();
-        auto executor = co_await asio::this_coro::executor;
-        asio::steady_timer t(executor);
-        while (done.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
-          t.expires_after(std::chrono::milliseconds(5));
-          co_await t.async_wait(asio::use_awaitable);
-        }
-        co_await lease->exec("ROLLBACK");
-      },
-      asio::use_future);
-  locked.get_future().wait();
+  fixture::LockHolder holder(
+      rt, pool, "SELECT 1 FROM event_seats WHERE id = '" + w.seats[0] + "' FOR UPDATE");
   auto all = std::async(std::launch::async, [&] {
     return concurrently(batcher, {input(w, 0, "key-shed-0001", {w.seats[0]}),
                                   input(w, 1, "key-shed-0002", {w.seats[1]}),
@@ -337,8 +300,7 @@ TEST_F(BatchPg, LoadSheddingSeesTheConnectionsTheGatheredRequestsWillAsk) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(batcher.connections_wanted(), 2u);
-  release.set_value();
-  holder.get();
+  holder.release();
   for (const auto& r : all.get()) EXPECT_EQ(r.outcome, Outcome::kCreated);
   EXPECT_EQ(batcher.connections_wanted(), 0u);
   // Nothing gathered: no wait, whatever the last batches took.

@@ -182,32 +182,12 @@ TEST_F(ReservePg, LockWaitsEndAtTheTimeout) {
   auto w = make_world(rt, pool, 1);
   Repository repo(pool, Limits{600, 1, std::chrono::milliseconds(150)});
   // Another session holds the seat's row lock (as a slow concurrent claim would).
-  std::promise<void> locked, release;
-  auto holder = asio::co_spawn(
-      asio::make_strand(rt.ioc()),
-      [&]() -> asio::awaitable<void> {
-        auto lease = co_await pool.acquire();
-        co_await lease->exec("BEGIN");
-        co_await lease->exec("SELECT 1 FROM event_seats WHERE id = '" + w.seats[0] +
-                             "' FOR UPDATE");
-        locked.set_value();
-        // Polled rather than blocked: this strand's thread is shared with the test's coroutine.
-        auto done = release.get_future();
-        auto executor = co_await asio::this_coro::executor;
-        asio::steady_timer t(executor);
-        while (done.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
-          t.expires_after(std::chrono::milliseconds(5));
-          co_await t.async_wait(asio::use_awaitable);
-        }
-        co_await lease->exec("ROLLBACK");
-      },
-      asio::use_future);
-  locked.get_future().wait();
+  fixture::LockHolder holder(
+      rt, pool, "SELECT 1 FROM event_seats WHERE id = '" + w.seats[0] + "' FOR UPDATE");
   const auto start = std::chrono::steady_clock::now();
   auto r = reserve(repo, input(w, 0, "key-locked-001", {w.seats[0]}));
   const auto waited = std::chrono::steady_clock::now() - start;
-  release.set_value();
-  holder.get();
+  holder.release();
   EXPECT_EQ(r.outcome, Outcome::kLockTimeout);
   EXPECT_LT(waited, std::chrono::milliseconds(1'500));
   // Once the lock is gone the seat is taken normally.

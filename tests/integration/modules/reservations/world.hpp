@@ -2,6 +2,14 @@
 // The reservation integration tests' fixture: a published event with 4 priced seats and a GA
 // type of capacity 10 (3 slots), plus users, created through SQL on the test database.
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <chrono>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -103,5 +111,48 @@ inline ReserveInput input(const World& w, int user, std::string key, std::vector
   in.correlation_id = "test";
   return in;
 }
+
+// Another session holding locks: runs `sql` inside an open transaction on its own pooled
+// connection and keeps it open (so its row and advisory locks stay held) until release(), then
+// rolls back. Polls for the release rather than blocking: its strand's thread is shared with the
+// code under test.
+class LockHolder {
+ public:
+  LockHolder(AsyncRunner& rt, infra::pg::Pool& pool, std::string sql) {
+    done_ = asio::co_spawn(
+        asio::make_strand(rt.ioc()),
+        [this, &pool, sql = std::move(sql)]() -> asio::awaitable<void> {
+          auto lease = co_await pool.acquire();
+          co_await lease->exec("BEGIN");
+          co_await lease->exec(sql);
+          locked_.set_value();
+          auto released = release_.get_future();
+          auto executor = co_await asio::this_coro::executor;
+          asio::steady_timer t(executor);
+          while (released.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+            t.expires_after(std::chrono::milliseconds(5));
+            co_await t.async_wait(asio::use_awaitable);
+          }
+          co_await lease->exec("ROLLBACK");
+        },
+        asio::use_future);
+    locked_.get_future().wait();
+  }
+  LockHolder(const LockHolder&) = delete;
+  LockHolder& operator=(const LockHolder&) = delete;
+  ~LockHolder() { release(); }
+
+  void release() {
+    if (released_) return;
+    released_ = true;
+    release_.set_value();
+    done_.get();
+  }
+
+ private:
+  std::promise<void> locked_, release_;
+  std::future<void> done_;
+  bool released_ = false;
+};
 
 }  // namespace ticketd::reservations::fixture
