@@ -440,9 +440,8 @@ BEGIN
        OR v_n_units <> (SELECT coalesce(sum(q), 0) FROM unnest(v_wg_q) AS q)
        OR v_n_outbox <> cardinality(v_win) THEN
       RAISE EXCEPTION 'reserve_batch: wrote % of % reservations, % of % seats, % of % units, % outbox rows',
-        v_n_res, cardinality(v_win), v_n_claimed,
-                      cardinality(v_ws_seat), v_n_units,
-                      (SELECT coalesce(sum(q), 0) FROM unnest(v_wg_q) AS q), v_n_outbox
+        v_n_res, cardinality(v_win), v_n_claimed, cardinality(v_ws_seat), v_n_units,
+        (SELECT coalesce(sum(q), 0) FROM unnest(v_wg_q) AS q), v_n_outbox
         USING ERRCODE = 'TD500';
     END IF;
     FOR v_k IN 1 .. cardinality(v_out_req) LOOP

@@ -81,6 +81,17 @@ FROM cancel_reservation($1, $2, $3::jsonb) v)sql"};
 
 constexpr Statement kExpire{"reservation_expire", "SELECT expire_reservations($1, $2)::text"};
 
+// One answer of reserve() or reserve_batch(): outcome, reservation, seats, detail, id.
+ReserveResult read_answer(const infra::pg::Result& r, int row, const char* function) {
+  ReserveResult out;
+  out.outcome = core::outcome_of(r.text(row, 0), kOutcomes, function);
+  out.reservation = r.string(row, 1);
+  out.seats = r.string(row, 2);
+  if (!r.is_null(row, 3)) out.detail = json::parse(r.text(row, 3));
+  out.reservation_id = r.string(row, 4);
+  return out;
+}
+
 std::string id_array(const std::vector<std::string>& ids) {
   ArrayLiteral a;
   for (const auto& id : ids) a.add(id);
@@ -104,14 +115,10 @@ asio::awaitable<ReserveResult> Repository::reserve(ReserveInput in) {
   try {
     auto r =
         co_await pool_.query(wake_outbox_ ? kReserveQuietly : kReserve, params, limits_.pool_wait);
-    out.outcome = core::outcome_of(r.text(0, 0), kOutcomes, "reserve()");
+    out = read_answer(r, 0, "reserve()");
     if (out.outcome == Outcome::kCreated && wake_outbox_) {
       wake_outbox_();  // committed: the reservation.created row is due
     }
-    out.reservation = r.string(0, 1);
-    out.seats = r.string(0, 2);
-    if (!r.is_null(0, 3)) out.detail = json::parse(r.text(0, 3));
-    out.reservation_id = r.string(0, 4);
     co_return out;
   } catch (const infra::pg::DbError& e) {
     // The function raises the outcomes that must roll its writes back (TD409); a lock wait past
@@ -162,13 +169,9 @@ asio::awaitable<std::vector<std::optional<ReserveResult>>> Repository::reserve_b
   bool created = false;
   for (int i = 0; i < r.rows(); ++i) {
     if (r.text(i, 0) == "DEFERRED") continue;
-    ReserveResult& one = out[static_cast<std::size_t>(i)].emplace();
-    one.outcome = core::outcome_of(r.text(i, 0), kOutcomes, "reserve_batch()");
+    const ReserveResult& one =
+        out[static_cast<std::size_t>(i)].emplace(read_answer(r, i, "reserve_batch()"));
     created = created || one.outcome == Outcome::kCreated;
-    one.reservation = r.string(i, 1);
-    one.seats = r.string(i, 2);
-    if (!r.is_null(i, 3)) one.detail = json::parse(r.text(i, 3));
-    one.reservation_id = r.string(i, 4);
   }
   if (created && wake_outbox_) wake_outbox_();  // committed: reservation.created rows are due
   co_return out;
