@@ -1,5 +1,6 @@
 #include "workers/reservation_expiry.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -7,6 +8,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <utility>
 
 #include "core/log.hpp"
 
@@ -14,11 +16,10 @@ namespace ticketd::workers {
 
 namespace asio = boost::asio;
 
-ReservationExpiry::ReservationExpiry(const asio::any_io_executor& executor,
-                                     reservations::Service& service, Options options,
-                                     core::metrics::Registry& metrics)
+ReservationExpiry::ReservationExpiry(const asio::any_io_executor& executor, Step step,
+                                     Options options, core::metrics::Registry& metrics)
     : strand_(asio::make_strand(executor)),
-      service_(service),
+      step_(std::move(step)),
       options_(options),
       timer_(strand_),
       passes_(metrics
@@ -48,9 +49,12 @@ asio::awaitable<void> ReservationExpiry::run() {
     try {
       std::size_t expired = 0;
       do {
-        expired = co_await service_.expire_batch(options_.batch);
+        const int batch = options_.batch;
+        expired = co_await step_(batch);
+        // Per batch, not per pass: draining a backlog of many batches is progress, and readiness
+        // must not call the worker down while it works through one.
+        heartbeat_ms_.store(now_ms());
       } while (expired == static_cast<std::size_t>(options_.batch) && !stopping_.load());
-      heartbeat_ms_.store(now_ms());
       passes_.inc();
     } catch (const std::exception& e) {
       // The database may be restarting: try again next interval; the heartbeat goes stale and
@@ -78,12 +82,13 @@ asio::awaitable<void> ReservationExpiry::stop() {
 }
 
 bool ReservationExpiry::healthy() const noexcept {
-  const auto allowed = std::max<std::int64_t>(5 * options_.interval.count(), 10'000);
+  const auto allowed =
+      std::max<std::int64_t>(5 * options_.interval.count(), options_.stale_after.count());
   return now_ms() - heartbeat_ms_.load() <= allowed;
 }
 
 std::string ReservationExpiry::describe() const {
-  return "last pass " + std::to_string(now_ms() - heartbeat_ms_.load()) + " ms ago";
+  return "last batch " + std::to_string(now_ms() - heartbeat_ms_.load()) + " ms ago";
 }
 
 }  // namespace ticketd::workers
