@@ -268,7 +268,12 @@ asio::awaitable<void> OutboxPublisher::run() {
       if (!stopping_.load()) continue;
       break;
     }
-    timer_.expires_after(options_.interval);
+    // Sleep until the poll, or until the soonest retry scheduled by a failed delivery if that
+    // comes first (a retry due now was claimed by the pass that just ran, or by another
+    // instance).
+    const auto now = asio::steady_timer::clock_type::now();
+    if (retry_due_ <= now) retry_due_ = asio::steady_timer::time_point::max();
+    timer_.expires_at(std::min(now + options_.interval, retry_due_));
     boost::system::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -419,6 +424,8 @@ asio::awaitable<void> OutboxPublisher::record_failures(
     std::vector<infra::outbox::FailedDelivery> failures) {
   std::string owner = owner_;
   const std::string first_error = failures.front().error;
+  auto soonest = failures.front().retry_in;
+  for (const auto& f : failures) soonest = std::min(soonest, f.retry_in);
   const int max_attempts = options_.max_attempts;
   const std::size_t failed_count = failures.size();
   auto settled = co_await relay_.mark_failed(owner, std::move(failures), max_attempts);
@@ -438,6 +445,12 @@ asio::awaitable<void> OutboxPublisher::record_failures(
   }
   core::log::warn("outbox deliveries failed",
                   {{"rows", failed_count}, {"dead", dead}, {"error", first_error}});
+  // The main loop may be asleep for a whole poll interval: wake it so it sleeps until the retry.
+  const auto due = asio::steady_timer::clock_type::now() + soonest;
+  if (dead < settled.size() && due < retry_due_) {
+    retry_due_ = due;
+    if (timer_.expiry() > due) timer_.cancel();
+  }
 }
 
 asio::awaitable<void> OutboxPublisher::refresh_backlog() {

@@ -16,10 +16,11 @@
 // them twice while it is merely slow.
 //
 // When it runs: a LISTEN on `outbox_events` (the table's trigger notifies on commit) wakes it
-// within milliseconds; while batches come back full it loops at once; otherwise it polls every
-// `interval` as a fallback (notifications are not guaranteed: a reconnect, a session with
-// ticketd.outbox_notify=off). All of it runs as coroutines on one strand; librdkafka's work
-// happens on its own threads, so no I/O thread blocks.
+// within milliseconds; while batches come back full it loops at once; a failed delivery wakes it
+// when its retry is due (not at the next poll); otherwise it polls every `interval` as a fallback
+// (notifications are not guaranteed: a reconnect, a session with ticketd.outbox_notify=off). All of
+// it runs as coroutines on one strand; librdkafka's work happens on its own threads, so no I/O
+// thread blocks.
 //
 // Delivery is at least once: a crash (or an ack statement that fails) between the broker's
 // acknowledgement and the SENT update publishes the row again after its lease; consumers
@@ -137,6 +138,8 @@ class OutboxPublisher {
   boost::asio::steady_timer linger_timer_;  // not cut short by wake(): only stop() cancels it
   std::size_t in_flight_ = 0;               // strand only
   bool wake_pending_ = false;               // strand only
+  // The soonest retry this publisher scheduled that no pass has reached yet (strand only).
+  boost::asio::steady_timer::time_point retry_due_ = boost::asio::steady_timer::time_point::max();
   std::int64_t last_backlog_ms_ = 0;
   std::int64_t last_purge_ms_ = 0;
   std::atomic<bool> wake_queued_{false};

@@ -209,6 +209,22 @@ class OutboxPublisherTest : public ::testing::Test {
     return true;
   }
 
+  // Where a topic's rows stand, for failure messages: "SENT 280, PENDING 20 (attempts 1: <error>)".
+  std::string states(const std::string& topic) {
+    std::map<std::string, int> counts;
+    std::string detail;
+    for (const auto& r : rows(topic)) {
+      ++counts[r.status];
+      if (r.status != "SENT" && detail.empty()) {
+        detail =
+            " (attempts " + std::to_string(r.attempts) + ": " + r.last_error.value_or("") + ")";
+      }
+    }
+    std::string out;
+    for (const auto& [status, n] : counts) out += status + " " + std::to_string(n) + ", ";
+    return out + detail;
+  }
+
   double counter(const std::string& name, const std::string& topic) {
     return metrics_.counter(name, "", {"topic"}).with({topic}).value();
   }
@@ -487,6 +503,34 @@ TEST_F(OutboxPublisherTest, FailedDeliveriesBackOffAndEndFailedAfterMaxAttempts)
   EXPECT_EQ(pass(), 0u);
 }
 
+TEST_F(OutboxPublisherTest, RunningPublisherRetriesWhenTheBackoffIsDueNotAtTheNextPoll) {
+  const std::string missing = unique_name("outbox-missing");
+  auto quick = test_options();
+  quick.extra["message.timeout.ms"] = "1000";
+  kafka::Producer producer(io_.executor(), quick, metrics_);
+  auto o = options();  // polls once a minute: only the retry schedule can bring the next attempt
+  o.max_attempts = 3;
+  o.backoff_base = 200ms;
+  o.backoff_max = 400ms;
+  OutboxPublisher publisher(io_.executor(), *pool_, producer, std::nullopt, o, metrics_);
+  write_rows(missing, 1, "req-retry-due");
+  const auto started = std::chrono::steady_clock::now();
+  {
+    Running running(io_, publisher);
+    // Three attempts of about 1 s each (the message timeout) with two short backoffs between.
+    ASSERT_TRUE(eventually(
+        [&] {
+          const auto r = rows(missing);
+          return r.size() == 1 && r[0].status == "FAILED";
+        },
+        20s))
+        << "attempts so far: " << rows(missing).at(0).attempts;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
+  EXPECT_EQ(counter("ticketd_outbox_retried_total", missing), 2);
+  EXPECT_EQ(counter("ticketd_outbox_failed_total", missing), 1);
+}
+
 TEST_F(OutboxPublisherTest, RelayCountsTheBacklogAndPurgesOnlyOldSentRows) {
   // No publisher runs here: the rows only move when the test moves them.
   const std::string topic = unique_name("outbox-purge");
@@ -541,7 +585,8 @@ TEST_F(OutboxPublisherTest, TwoPublishersShareABacklogAndPublishEachRowOnce) {
   {
     Running running_a(io_, a);
     Running running_b(io_, b);
-    ASSERT_TRUE(eventually([&] { return all_sent(topic.name(), kRows); }, 30s));
+    ASSERT_TRUE(eventually([&] { return all_sent(topic.name(), kRows); }, 30s))
+        << states(topic.name());
   }
   const double sent_a = counter("ticketd_outbox_sent_total", topic.name());
   const double sent_b =
