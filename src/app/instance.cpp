@@ -199,6 +199,11 @@ Instance::Instance(const config::Config& config)
       payment_consumer_(ioc_.get_executor(), tickets_, producer_, consumer_options(config),
                         metrics_),
       health_(readiness_checks(), std::chrono::milliseconds(2'000)),
+      outbox_relay_(pool_),
+      alerts_(ioc_.get_executor(), alert_rules(),
+              health::Alerts::Options{config.alert_sample_interval,
+                                      static_cast<std::size_t>(config.alert_min_events)},
+              [this] { return probe_for_alerts(); }),
       shedder_(shedding_limits(config), metrics_),
       dispatcher_(routes(), metrics_),
       server_(ioc_, server_options(config), dispatcher_, metrics_) {
@@ -313,7 +318,7 @@ http::Router Instance::routes() {
   venue_settings.layout_body_limit = config_.http_layout_body_limit_bytes;
   venue_settings.limits.max_total_seats = static_cast<std::size_t>(config_.venue_max_seats);
   http::Router router;
-  health::register_routes(router, base, health_, metrics_);
+  health::register_routes(router, base, health_, alerts_, metrics_);
   iam::register_routes(router, base, iam_);
   organizations::register_routes(router, base, orgs_);
   venues::register_routes(router, base, venues_, venue_settings);
@@ -374,6 +379,7 @@ asio::awaitable<void> Instance::shutdown() {
     co_await t.async_wait(asio::use_awaitable);
   }
   core::log::info("http server stopped", {{"openConnections", server_.open_connections()}});
+  co_await alerts_.stop();
   if (config_.workers_enabled) {
     co_await expiry_.stop();
     co_await payment_consumer_.stop(std::chrono::seconds(15));
@@ -395,6 +401,7 @@ asio::awaitable<void> Instance::shutdown() {
 
 int Instance::run() {
   grant_bootstrap_super_admin();
+  alerts_.start();
   if (config_.workers_enabled) {
     expiry_.start();
     payment_consumer_.start();

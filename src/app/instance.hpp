@@ -2,6 +2,7 @@
 // One running `ticketd serve`: the infrastructure clients, the modules, the workers and the HTTP
 // server, as members built in dependency order (each one's constructor may use those declared
 // above it) and destroyed in reverse. app::serve() builds one and runs it.
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -16,6 +17,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "infra/kafka/producer.hpp"
+#include "infra/outbox/relay.hpp"
 #include "infra/pg/pool.hpp"
 #include "infra/redis/client.hpp"
 #include "infra/redis/metrics.hpp"
@@ -23,6 +25,7 @@
 #include "modules/events/repository.hpp"
 #include "modules/events/seat_map.hpp"
 #include "modules/events/service.hpp"
+#include "modules/health/alerts.hpp"
 #include "modules/health/service.hpp"
 #include "modules/iam/repository.hpp"
 #include "modules/iam/service.hpp"
@@ -62,6 +65,10 @@ class Instance {
 
  private:
   std::vector<health::Check> readiness_checks();
+  // app/alerts.cpp: the /health/alerts rules' sources, and the probe that refreshes the ones
+  // that need I/O.
+  std::vector<health::AlertRule> alert_rules();
+  boost::asio::awaitable<void> probe_for_alerts();
   void limit_rates();
   http::Router routes();
   void grant_bootstrap_super_admin();
@@ -115,6 +122,12 @@ class Instance {
   tickets::Service tickets_;
   workers::PaymentSucceededConsumer payment_consumer_;
   health::Service health_;
+  // What probe_for_alerts() last measured.
+  infra::outbox::Relay outbox_relay_;
+  std::atomic<double> failing_checks_{0};
+  std::atomic<double> outbox_age_seconds_{0};
+  std::atomic<double> expiry_lag_seconds_{0};
+  health::Alerts alerts_;
 
   // HTTP.
   http::Shedder shedder_;

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -158,108 +160,156 @@ Setter secret(Secret Config::*field) {
   };
 }
 
+// ALERT_<NAME>_THRESHOLD, _WINDOW_SECONDS and _SEVERITY for every rule.
+void add_alert_rows(std::vector<Row>& table) {
+  static std::deque<std::string> names;  // rows hold views: the names must outlive the table
+  for (const auto& rule : default_alert_rules()) {
+    std::string upper;
+    for (const char ch : rule.name) upper.push_back(static_cast<char>(std::toupper(ch)));
+    auto find = [name = rule.name](Config& c) -> AlertRuleSettings& {
+      return *std::find_if(c.alert_rules.begin(), c.alert_rules.end(),
+                           [&](const AlertRuleSettings& r) { return r.name == name; });
+    };
+    names.push_back("ALERT_" + upper + "_THRESHOLD");
+    table.push_back({names.back(), [find](Config& c, std::string_view v) -> std::string {
+                       v = trim(v);
+                       double x = 0;
+                       const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+                       if (v.empty() || ec != std::errc{} || end != v.data() + v.size() ||
+                           !std::isfinite(x) || x < 0) {
+                         return "must be a number >= 0";
+                       }
+                       find(c).threshold = x;
+                       return {};
+                     }});
+    names.push_back("ALERT_" + upper + "_WINDOW_SECONDS");
+    table.push_back({names.back(), [find](Config& c, std::string_view v) -> std::string {
+                       long long n = 0;
+                       if (!parse_int(v, n) || n < 0 || n > 86'400) {
+                         return "must be an integer in [0, 86400]";
+                       }
+                       find(c).window_seconds = static_cast<int>(n);
+                       return {};
+                     }});
+    names.push_back("ALERT_" + upper + "_SEVERITY");
+    table.push_back({names.back(), [find](Config& c, std::string_view v) -> std::string {
+                       v = trim(v);
+                       if (v != "warning" && v != "critical") return "must be warning or critical";
+                       find(c).critical = v == "critical";
+                       return {};
+                     }});
+  }
+}
+
 const std::vector<Row>& rows() {
-  static const std::vector<Row> table{
-      {"NODE_ENV", one_of(&Config::node_env, {"development", "test", "production"})},
-      {"LOG_LEVEL", one_of(&Config::log_level, {"debug", "info", "warn", "error"})},
-      {"HOST", text(&Config::host)},
-      {"PORT", int_in(&Config::port, 0, 65535)},
-      {"API_PREFIX", text(&Config::api_prefix, true)},
-      {"API_VERSION", text(&Config::api_version, true)},
-      {"API_DOCS_PATH", text(&Config::api_docs_path)},
-      {"HTTP_THREADS", int_in(&Config::http_threads, 0, 256)},
-      {"HTTP_BODY_LIMIT_BYTES", size_in(&Config::http_body_limit_bytes, 1024, 64 << 20)},
-      {"HTTP_LAYOUT_BODY_LIMIT_BYTES",
-       size_in(&Config::http_layout_body_limit_bytes, 1024, 256 << 20)},
-      {"HTTP_HEADER_TIMEOUT_MS", ms_in(&Config::http_header_timeout, 100, 600'000)},
-      {"HTTP_BODY_TIMEOUT_MS", ms_in(&Config::http_body_timeout, 100, 600'000)},
-      {"HTTP_IDLE_TIMEOUT_MS", ms_in(&Config::http_idle_timeout, 100, 3'600'000)},
-      {"HTTP_MAX_CONNECTIONS", int_in(&Config::http_max_connections, 1, 1'000'000)},
-      {"HTTP_MAX_CONNECTIONS_PER_IP", int_in(&Config::http_max_connections_per_ip, 1, 1'000'000)},
-      {"TRUSTED_PROXIES", proxies(&Config::trusted_proxies)},
-      {"HTTP_MAX_IN_FLIGHT_READS", int_in(&Config::http_max_in_flight_reads, 0, 1'000'000)},
-      {"HTTP_MAX_IN_FLIGHT_WRITES", int_in(&Config::http_max_in_flight_writes, 0, 1'000'000)},
-      {"HTTP_MAX_IN_FLIGHT_AUTH", int_in(&Config::http_max_in_flight_auth, 0, 1'000'000)},
-      {"HTTP_MAX_IN_FLIGHT_RESERVE", int_in(&Config::http_max_in_flight_reserve, 0, 1'000'000)},
-      {"HTTP_MAX_IN_FLIGHT_QUEUE", int_in(&Config::http_max_in_flight_queue, 0, 1'000'000)},
-      {"HTTP_MAX_IN_FLIGHT_PAYMENTS", int_in(&Config::http_max_in_flight_payments, 0, 1'000'000)},
-      {"HTTP_MAX_IN_FLIGHT_WEBHOOK", int_in(&Config::http_max_in_flight_webhook, 0, 1'000'000)},
-      {"SHUTDOWN_TIMEOUT_MS", ms_in(&Config::shutdown_timeout, 0, 600'000)},
-      {"DATABASE_URL", url(&Config::database_url, {"postgres", "postgresql"})},
-      {"RATE_LIMIT_ENABLED", boolean(&Config::rate_limit_enabled)},
-      {"RATE_LIMIT_API_IP", rate(&Config::rate_limit_api_ip)},
-      {"RATE_LIMIT_AUTH_IP", rate(&Config::rate_limit_auth_ip)},
-      {"RATE_LIMIT_LOGIN_FAILURES_EMAIL", rate(&Config::rate_limit_login_failures_email)},
-      {"RATE_LIMIT_RESERVE_USER", rate(&Config::rate_limit_reserve_user)},
-      {"RATE_LIMIT_RESERVE_IP", rate(&Config::rate_limit_reserve_ip)},
-      {"RATE_LIMIT_PAYMENTS_USER", rate(&Config::rate_limit_payments_user)},
-      {"RATE_LIMIT_PAYMENTS_IP", rate(&Config::rate_limit_payments_ip)},
-      {"RATE_LIMIT_WEBHOOK_IP", rate(&Config::rate_limit_webhook_ip)},
-      {"RATE_LIMIT_SSE_CONNECT_IP", rate(&Config::rate_limit_sse_connect_ip)},
-      {"DATABASE_POOL_SIZE", int_in(&Config::db_pool_size, 1, 500)},
-      {"DATABASE_POOL_TIMEOUT_MS", ms_in(&Config::db_pool_timeout, 1, 60'000)},
-      {"DATABASE_POOL_HOT_TIMEOUT_MS", ms_in(&Config::db_pool_hot_timeout, 1, 60'000)},
-      {"DATABASE_CONNECT_TIMEOUT_MS", ms_in(&Config::db_connect_timeout, 100, 60'000)},
-      {"DATABASE_STATEMENT_TIMEOUT_MS", ms_in(&Config::db_statement_timeout, 1, 600'000)},
-      {"REDIS_URL", url(&Config::redis_url, {"redis"})},
-      {"KAFKA_BROKERS", text(&Config::kafka_brokers)},
-      {"KAFKA_CLIENT_ID", text(&Config::kafka_client_id)},
-      {"KAFKA_TOPIC_PARTITIONS", int_in(&Config::kafka_topic_partitions, 1, 1000)},
-      {"KAFKA_TOPIC_REPLICATION", int_in(&Config::kafka_topic_replication, 1, 16)},
-      {"JWT_SECRET", secret(&Config::jwt_secret)},
-      {"JWT_EXPIRES_IN", text(&Config::jwt_expires_in)},
-      {"JWT_REFRESH_EXPIRES_IN", text(&Config::jwt_refresh_expires_in)},
-      {"JWT_ISSUER", text(&Config::jwt_issuer)},
-      {"JWT_AUDIENCE", text(&Config::jwt_audience)},
-      {"BOOTSTRAP_SUPER_ADMIN_EMAIL", text(&Config::bootstrap_super_admin_email, true)},
-      {"ORG_CREATION", one_of(&Config::org_creation, {"open", "admin"})},
-      {"AUTH_HASH_THREADS", int_in(&Config::auth_hash_threads, 1, 64)},
-      {"AUTH_HASH_QUEUE", int_in(&Config::auth_hash_queue, 1, 100'000)},
-      {"AUTH_CACHE_TTL_MS", ms_in(&Config::auth_cache_ttl, 0, 60'000)},
-      {"PAYMENT_WEBHOOK_SECRET", secret(&Config::payment_webhook_secret)},
-      {"PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
-       int_in(&Config::payment_webhook_tolerance_seconds, 1, 3'600)},
-      {"PAYMENT_WEBHOOK_REJECTED_RETENTION_HOURS",
-       int_in(&Config::payment_webhook_rejected_retention_hours, 0, 87'600)},
-      {"PAYMENT_SIMULATOR", one_of(&Config::payment_simulator, {"", "on", "off"})},
-      {"PAYMENT_SIMULATOR_WEBHOOK_URL", text(&Config::payment_simulator_webhook_url, true)},
-      {"TICKET_SIGNING_SECRET", secret(&Config::ticket_signing_secret)},
-      {"KAFKA_CONSUMER_GROUP", text(&Config::kafka_consumer_group)},
-      {"CONSUMER_MAX_ATTEMPTS", int_in(&Config::consumer_max_attempts, 1, 100)},
-      {"CONSUMER_BACKOFF_MS", ms_in(&Config::consumer_backoff, 1, 600'000)},
-      {"CONSUMER_BACKOFF_MAX_MS", ms_in(&Config::consumer_backoff_max, 1, 3'600'000)},
-      {"VENUE_MAX_SEATS", int_in(&Config::venue_max_seats, 1, 1'000'000)},
-      {"GA_CAPACITY_SLOTS", int_in(&Config::ga_capacity_slots, 1, 256)},
-      {"SEATMAP_CACHE_TTL_MS", ms_in(&Config::seatmap_cache_ttl, 0, 3'600'000)},
-      {"SEATMAP_CACHE_MAX_EVENTS", int_in(&Config::seatmap_cache_max_events, 1, 100'000)},
-      {"QUEUE_ADMISSION_TTL_SECONDS", int_in(&Config::queue_admission_ttl_seconds, 10, 86'400)},
-      {"RESERVATION_TTL_SECONDS", int_in(&Config::reservation_ttl_seconds, 5, 86'400)},
-      {"RESERVATION_MAX_SEATS", int_in(&Config::reservation_max_seats, 1, 1'000)},
-      {"RESERVATION_MAX_ACTIVE_PER_USER_EVENT",
-       int_in(&Config::reservation_max_active_per_user_event, 1, 1'000)},
-      {"RESERVE_LOCK_TIMEOUT_MS", ms_in(&Config::reserve_lock_timeout, 1, 60'000)},
-      {"RESERVE_BATCH_MAX", size_in(&Config::reserve_batch_max, 1, 1'000)},
-      {"RESERVE_BATCH_CONCURRENCY", size_in(&Config::reserve_batch_concurrency, 1, 64)},
-      {"RESERVE_BATCH_WINDOW_US",
-       duration_in(&Config::reserve_batch_window, 0, 1'000'000, "microseconds")},
-      {"SSE_HEARTBEAT_SECONDS", seconds_in(&Config::sse_heartbeat, 0.05, 3'600)},
-      {"SSE_CLIENT_QUEUE_MAX", int_in(&Config::sse_client_queue_max, 1, 1'000'000)},
-      {"SSE_MAX_STREAMS", int_in(&Config::sse_max_streams, 1, 1'000'000)},
-      {"SSE_MAX_STREAMS_PER_IP", int_in(&Config::sse_max_streams_per_ip, 1, 1'000'000)},
-      {"SSE_MAX_STREAMS_PER_USER", int_in(&Config::sse_max_streams_per_user, 1, 1'000'000)},
-      {"SSE_WRITE_TIMEOUT_MS", ms_in(&Config::sse_write_timeout, 100, 600'000)},
-      {"WORKERS_ENABLED", boolean(&Config::workers_enabled)},
-      {"RESERVATION_EXPIRY_INTERVAL_SECONDS",
-       seconds_in(&Config::reservation_expiry_interval, 0.01, 600)},
-      {"RESERVATION_EXPIRY_BATCH", int_in(&Config::reservation_expiry_batch, 1, 100'000)},
-      {"OUTBOX_PUBLISH_BATCH_SIZE", int_in(&Config::outbox_publish_batch_size, 1, 10'000)},
-      {"OUTBOX_PUBLISH_INTERVAL_MS", ms_in(&Config::outbox_publish_interval, 10, 600'000)},
-      {"OUTBOX_PUBLISH_MAX_ATTEMPTS", int_in(&Config::outbox_publish_max_attempts, 1, 1'000)},
-      {"OUTBOX_PUBLISH_BACKOFF_MS", ms_in(&Config::outbox_publish_backoff, 1, 3'600'000)},
-      {"OUTBOX_PUBLISH_BACKOFF_MAX_MS", ms_in(&Config::outbox_publish_backoff_max, 1, 86'400'000)},
-      {"OUTBOX_PUBLISH_LEASE_MS", ms_in(&Config::outbox_publish_lease, 1'000, 3'600'000)},
-      {"OUTBOX_RETENTION_HOURS", int_in(&Config::outbox_retention_hours, 0, 87'600)},
-  };
+  static const std::vector<Row> table = [] {
+    std::vector<Row> t{
+        {"NODE_ENV", one_of(&Config::node_env, {"development", "test", "production"})},
+        {"LOG_LEVEL", one_of(&Config::log_level, {"debug", "info", "warn", "error"})},
+        {"HOST", text(&Config::host)},
+        {"PORT", int_in(&Config::port, 0, 65535)},
+        {"API_PREFIX", text(&Config::api_prefix, true)},
+        {"API_VERSION", text(&Config::api_version, true)},
+        {"API_DOCS_PATH", text(&Config::api_docs_path)},
+        {"HTTP_THREADS", int_in(&Config::http_threads, 0, 256)},
+        {"HTTP_BODY_LIMIT_BYTES", size_in(&Config::http_body_limit_bytes, 1024, 64 << 20)},
+        {"HTTP_LAYOUT_BODY_LIMIT_BYTES",
+         size_in(&Config::http_layout_body_limit_bytes, 1024, 256 << 20)},
+        {"HTTP_HEADER_TIMEOUT_MS", ms_in(&Config::http_header_timeout, 100, 600'000)},
+        {"HTTP_BODY_TIMEOUT_MS", ms_in(&Config::http_body_timeout, 100, 600'000)},
+        {"HTTP_IDLE_TIMEOUT_MS", ms_in(&Config::http_idle_timeout, 100, 3'600'000)},
+        {"HTTP_MAX_CONNECTIONS", int_in(&Config::http_max_connections, 1, 1'000'000)},
+        {"HTTP_MAX_CONNECTIONS_PER_IP", int_in(&Config::http_max_connections_per_ip, 1, 1'000'000)},
+        {"TRUSTED_PROXIES", proxies(&Config::trusted_proxies)},
+        {"HTTP_MAX_IN_FLIGHT_READS", int_in(&Config::http_max_in_flight_reads, 0, 1'000'000)},
+        {"HTTP_MAX_IN_FLIGHT_WRITES", int_in(&Config::http_max_in_flight_writes, 0, 1'000'000)},
+        {"HTTP_MAX_IN_FLIGHT_AUTH", int_in(&Config::http_max_in_flight_auth, 0, 1'000'000)},
+        {"HTTP_MAX_IN_FLIGHT_RESERVE", int_in(&Config::http_max_in_flight_reserve, 0, 1'000'000)},
+        {"HTTP_MAX_IN_FLIGHT_QUEUE", int_in(&Config::http_max_in_flight_queue, 0, 1'000'000)},
+        {"HTTP_MAX_IN_FLIGHT_PAYMENTS", int_in(&Config::http_max_in_flight_payments, 0, 1'000'000)},
+        {"HTTP_MAX_IN_FLIGHT_WEBHOOK", int_in(&Config::http_max_in_flight_webhook, 0, 1'000'000)},
+        {"SHUTDOWN_TIMEOUT_MS", ms_in(&Config::shutdown_timeout, 0, 600'000)},
+        {"DATABASE_URL", url(&Config::database_url, {"postgres", "postgresql"})},
+        {"RATE_LIMIT_ENABLED", boolean(&Config::rate_limit_enabled)},
+        {"RATE_LIMIT_API_IP", rate(&Config::rate_limit_api_ip)},
+        {"RATE_LIMIT_AUTH_IP", rate(&Config::rate_limit_auth_ip)},
+        {"RATE_LIMIT_LOGIN_FAILURES_EMAIL", rate(&Config::rate_limit_login_failures_email)},
+        {"RATE_LIMIT_RESERVE_USER", rate(&Config::rate_limit_reserve_user)},
+        {"RATE_LIMIT_RESERVE_IP", rate(&Config::rate_limit_reserve_ip)},
+        {"RATE_LIMIT_PAYMENTS_USER", rate(&Config::rate_limit_payments_user)},
+        {"RATE_LIMIT_PAYMENTS_IP", rate(&Config::rate_limit_payments_ip)},
+        {"RATE_LIMIT_WEBHOOK_IP", rate(&Config::rate_limit_webhook_ip)},
+        {"RATE_LIMIT_SSE_CONNECT_IP", rate(&Config::rate_limit_sse_connect_ip)},
+        {"DATABASE_POOL_SIZE", int_in(&Config::db_pool_size, 1, 500)},
+        {"DATABASE_POOL_TIMEOUT_MS", ms_in(&Config::db_pool_timeout, 1, 60'000)},
+        {"DATABASE_POOL_HOT_TIMEOUT_MS", ms_in(&Config::db_pool_hot_timeout, 1, 60'000)},
+        {"DATABASE_CONNECT_TIMEOUT_MS", ms_in(&Config::db_connect_timeout, 100, 60'000)},
+        {"DATABASE_STATEMENT_TIMEOUT_MS", ms_in(&Config::db_statement_timeout, 1, 600'000)},
+        {"REDIS_URL", url(&Config::redis_url, {"redis"})},
+        {"KAFKA_BROKERS", text(&Config::kafka_brokers)},
+        {"KAFKA_CLIENT_ID", text(&Config::kafka_client_id)},
+        {"KAFKA_TOPIC_PARTITIONS", int_in(&Config::kafka_topic_partitions, 1, 1000)},
+        {"KAFKA_TOPIC_REPLICATION", int_in(&Config::kafka_topic_replication, 1, 16)},
+        {"JWT_SECRET", secret(&Config::jwt_secret)},
+        {"JWT_EXPIRES_IN", text(&Config::jwt_expires_in)},
+        {"JWT_REFRESH_EXPIRES_IN", text(&Config::jwt_refresh_expires_in)},
+        {"JWT_ISSUER", text(&Config::jwt_issuer)},
+        {"JWT_AUDIENCE", text(&Config::jwt_audience)},
+        {"BOOTSTRAP_SUPER_ADMIN_EMAIL", text(&Config::bootstrap_super_admin_email, true)},
+        {"ORG_CREATION", one_of(&Config::org_creation, {"open", "admin"})},
+        {"AUTH_HASH_THREADS", int_in(&Config::auth_hash_threads, 1, 64)},
+        {"AUTH_HASH_QUEUE", int_in(&Config::auth_hash_queue, 1, 100'000)},
+        {"AUTH_CACHE_TTL_MS", ms_in(&Config::auth_cache_ttl, 0, 60'000)},
+        {"PAYMENT_WEBHOOK_SECRET", secret(&Config::payment_webhook_secret)},
+        {"PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
+         int_in(&Config::payment_webhook_tolerance_seconds, 1, 3'600)},
+        {"PAYMENT_WEBHOOK_REJECTED_RETENTION_HOURS",
+         int_in(&Config::payment_webhook_rejected_retention_hours, 0, 87'600)},
+        {"PAYMENT_SIMULATOR", one_of(&Config::payment_simulator, {"", "on", "off"})},
+        {"PAYMENT_SIMULATOR_WEBHOOK_URL", text(&Config::payment_simulator_webhook_url, true)},
+        {"TICKET_SIGNING_SECRET", secret(&Config::ticket_signing_secret)},
+        {"KAFKA_CONSUMER_GROUP", text(&Config::kafka_consumer_group)},
+        {"CONSUMER_MAX_ATTEMPTS", int_in(&Config::consumer_max_attempts, 1, 100)},
+        {"CONSUMER_BACKOFF_MS", ms_in(&Config::consumer_backoff, 1, 600'000)},
+        {"CONSUMER_BACKOFF_MAX_MS", ms_in(&Config::consumer_backoff_max, 1, 3'600'000)},
+        {"VENUE_MAX_SEATS", int_in(&Config::venue_max_seats, 1, 1'000'000)},
+        {"GA_CAPACITY_SLOTS", int_in(&Config::ga_capacity_slots, 1, 256)},
+        {"SEATMAP_CACHE_TTL_MS", ms_in(&Config::seatmap_cache_ttl, 0, 3'600'000)},
+        {"SEATMAP_CACHE_MAX_EVENTS", int_in(&Config::seatmap_cache_max_events, 1, 100'000)},
+        {"QUEUE_ADMISSION_TTL_SECONDS", int_in(&Config::queue_admission_ttl_seconds, 10, 86'400)},
+        {"RESERVATION_TTL_SECONDS", int_in(&Config::reservation_ttl_seconds, 5, 86'400)},
+        {"RESERVATION_MAX_SEATS", int_in(&Config::reservation_max_seats, 1, 1'000)},
+        {"RESERVATION_MAX_ACTIVE_PER_USER_EVENT",
+         int_in(&Config::reservation_max_active_per_user_event, 1, 1'000)},
+        {"RESERVE_LOCK_TIMEOUT_MS", ms_in(&Config::reserve_lock_timeout, 1, 60'000)},
+        {"RESERVE_BATCH_MAX", size_in(&Config::reserve_batch_max, 1, 1'000)},
+        {"RESERVE_BATCH_CONCURRENCY", size_in(&Config::reserve_batch_concurrency, 1, 64)},
+        {"RESERVE_BATCH_WINDOW_US",
+         duration_in(&Config::reserve_batch_window, 0, 1'000'000, "microseconds")},
+        {"SSE_HEARTBEAT_SECONDS", seconds_in(&Config::sse_heartbeat, 0.05, 3'600)},
+        {"SSE_CLIENT_QUEUE_MAX", int_in(&Config::sse_client_queue_max, 1, 1'000'000)},
+        {"SSE_MAX_STREAMS", int_in(&Config::sse_max_streams, 1, 1'000'000)},
+        {"SSE_MAX_STREAMS_PER_IP", int_in(&Config::sse_max_streams_per_ip, 1, 1'000'000)},
+        {"SSE_MAX_STREAMS_PER_USER", int_in(&Config::sse_max_streams_per_user, 1, 1'000'000)},
+        {"SSE_WRITE_TIMEOUT_MS", ms_in(&Config::sse_write_timeout, 100, 600'000)},
+        {"WORKERS_ENABLED", boolean(&Config::workers_enabled)},
+        {"RESERVATION_EXPIRY_INTERVAL_SECONDS",
+         seconds_in(&Config::reservation_expiry_interval, 0.01, 600)},
+        {"RESERVATION_EXPIRY_BATCH", int_in(&Config::reservation_expiry_batch, 1, 100'000)},
+        {"OUTBOX_PUBLISH_BATCH_SIZE", int_in(&Config::outbox_publish_batch_size, 1, 10'000)},
+        {"OUTBOX_PUBLISH_INTERVAL_MS", ms_in(&Config::outbox_publish_interval, 10, 600'000)},
+        {"OUTBOX_PUBLISH_MAX_ATTEMPTS", int_in(&Config::outbox_publish_max_attempts, 1, 1'000)},
+        {"OUTBOX_PUBLISH_BACKOFF_MS", ms_in(&Config::outbox_publish_backoff, 1, 3'600'000)},
+        {"OUTBOX_PUBLISH_BACKOFF_MAX_MS",
+         ms_in(&Config::outbox_publish_backoff_max, 1, 86'400'000)},
+        {"OUTBOX_PUBLISH_LEASE_MS", ms_in(&Config::outbox_publish_lease, 1'000, 3'600'000)},
+        {"OUTBOX_RETENTION_HOURS", int_in(&Config::outbox_retention_hours, 0, 87'600)},
+        {"ALERT_SAMPLE_SECONDS", seconds_in(&Config::alert_sample_interval, 0.1, 3'600)},
+        {"ALERT_MIN_EVENTS", int_in(&Config::alert_min_events, 1, 1'000'000)},
+    };
+    add_alert_rows(t);
+    return t;
+  }();
   return table;
 }
 
@@ -329,6 +379,25 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
 
 }  // namespace
 
+std::vector<AlertRuleSettings> default_alert_rules() {
+  // name, threshold, window (s), critical. Windows of 0 judge the current reading.
+  return {
+      {"readiness", 0, 0, true},                    // failing /health/ready checks
+      {"http_5xx_ratio", 0.05, 300, true},          // 5xx other than 503 / all responses
+      {"reserve_p99_seconds", 0.5, 300, false},     // p99 of POST /reservations decisions
+      {"outbox_failure_ratio", 0.2, 300, true},     // failed / attempted outbox deliveries
+      {"outbox_backlog_age_seconds", 60, 0, true},  // oldest PENDING outbox row
+      {"webhook_failure_ratio", 0.2, 300, false},   // rejected + invalid / all payment webhooks
+      {"dlq_growth", 0, 900, false},                // messages dead-lettered in the window
+      {"consumer_retries", 10, 900, false},         // consumer attempts that will be retried
+      {"consumer_lag", 1'000, 120, false},          // messages behind, throughout the window
+      {"db_pool_saturation", 0.9, 60, false},       // connections in use / pool size, throughout
+      {"expiry_lag_seconds", 60, 0, true},          // oldest ACTIVE hold past its expiry
+      {"redis_down", 0, 15, false},                 // 1 while a Redis link is down throughout
+      {"kafka_down", 0, 15, false},                 // 1 while the broker is unreachable throughout
+  };
+}
+
 std::string Config::effective_jwt_secret() const {
   if (!jwt_secret.empty()) return jwt_secret.reveal();
   return "ticketd-development-only-secret-never-use-in-production";
@@ -382,12 +451,21 @@ Environment parse_dotenv(std::string_view text, std::vector<std::string>& errors
       continue;
     }
     const std::string_view key = trim(line.substr(0, eq));
-    std::string_view value = trim(line.substr(eq + 1));
+    const std::string_view raw = line.substr(eq + 1);
+    std::string_view value = trim(raw);
     if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
         value.back() == value.front()) {
       value = value.substr(1, value.size() - 2);
-    } else if (const auto hash = value.find(" #"); hash != std::string_view::npos) {
-      value = trim(value.substr(0, hash));
+    } else {
+      // A comment starts at a '#' after whitespace, also when nothing precedes it
+      // ("KEY=   # unset by default", as .env.example writes it); "KEY=#x" is the value "#x".
+      for (auto hash = raw.find('#'); hash != std::string_view::npos;
+           hash = raw.find('#', hash + 1)) {
+        if (hash > 0 && (raw[hash - 1] == ' ' || raw[hash - 1] == '\t')) {
+          value = trim(raw.substr(0, hash));
+          break;
+        }
+      }
     }
     out[std::string(key)] = std::string(value);
   }

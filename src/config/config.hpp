@@ -28,6 +28,16 @@ class Secret {
   std::string value_;
 };
 
+// One /health/alerts rule's settings (modules/health/alerts.hpp says how each kind is judged).
+struct AlertRuleSettings {
+  std::string name;  // ALERT_<NAME>_THRESHOLD, _WINDOW_SECONDS, _SEVERITY with NAME in capitals
+  double threshold = 0;
+  int window_seconds = 0;
+  bool critical = false;
+};
+// The rules and their defaults, in the order /health/alerts lists them.
+std::vector<AlertRuleSettings> default_alert_rules();
+
 struct Config {
   // production unless told otherwise: secrets required, payment simulator off. Only an explicit
   // `development` relaxes that; `test` is as strict as production but may switch the simulator
@@ -175,6 +185,11 @@ struct Config {
   // the broker renews it every third of this); a crashed publisher's rows wait this long.
   std::chrono::milliseconds outbox_publish_lease{30'000};
   int outbox_retention_hours = 168;  // SENT rows older than this are purged; 0 = keep forever
+
+  // /health/alerts: rules judged over sliding windows of readings taken every sample interval.
+  std::vector<AlertRuleSettings> alert_rules = default_alert_rules();
+  std::chrono::milliseconds alert_sample_interval{5'000};  // ALERT_SAMPLE_SECONDS
+  int alert_min_events = 20;  // ratio and latency rules stay ok below this many events per window
 
   bool is_production() const noexcept { return node_env == "production"; }
   bool is_development() const noexcept { return node_env == "development"; }

@@ -158,6 +158,16 @@ def test_invalid_configuration_lists_every_problem():
         assert name in res.stderr
 
 
+def test_env_example_copied_to_env_is_a_valid_configuration():
+    import subprocess
+    from pathlib import Path
+    from conftest import BIN
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    res = subprocess.run([BIN, "config-check"], capture_output=True, text=True,
+                         env={"ENV_FILE": str(example), "NODE_ENV": "development"})
+    assert res.returncode == 0, res.stderr
+
+
 def test_ready_turns_503_when_redis_stops_and_recovers(services):
     t = Ticketd()
     try:
@@ -176,6 +186,14 @@ def test_ready_turns_503_when_redis_stops_and_recovers(services):
             assert "Retry-After" in res.headers
             # Liveness does not depend on Redis.
             assert t.get("/health/live").status_code == 200
+            # The readiness rule is critical: /health/alerts answers 503 too, naming it.
+            deadline = time.time() + 5  # the alert probe may be up to a second old
+            alerts = t.get("/health/alerts")
+            while alerts.status_code != 503 and time.time() < deadline:
+                time.sleep(0.2)
+                alerts = t.get("/health/alerts")
+            assert alerts.status_code == 503, alerts.text
+            assert "readiness" in [e.get("field") for e in alerts.json()["errors"]]
         finally:
             services("start", "redis")
         t.wait_ready(timeout=30)

@@ -80,6 +80,10 @@ SELECT v->>'outcome', coalesce((v->'reservation')::text, ''),
 FROM cancel_reservation($1, $2, $3::jsonb) v)sql"};
 
 constexpr Statement kExpire{"reservation_expire", "SELECT expire_reservations($1, $2)::text"};
+// The first entry of the partial index on ACTIVE holds' expiry.
+constexpr Statement kExpiryLag{"reservation_expiry_lag", R"sql(
+SELECT coalesce(extract(epoch FROM now() - min(expires_at)), 0)::float8
+  FROM reservations WHERE status = 'ACTIVE' AND expires_at < now())sql"};
 
 // One answer of reserve() or reserve_batch(): outcome, reservation, seats, detail, id.
 ReserveResult read_answer(const infra::pg::Result& r, int row, const char* function) {
@@ -228,6 +232,12 @@ asio::awaitable<std::vector<Expired>> Repository::expire(int batch, std::string 
                           json::value_to<std::vector<std::string>>(o.at("seats"))});
   }
   co_return out;
+}
+
+asio::awaitable<double> Repository::expiry_lag_seconds() {
+  const Params none;
+  auto r = co_await pool_.query(kExpiryLag, none);
+  co_return r.float64(0, 0);
 }
 
 }  // namespace ticketd::reservations

@@ -50,6 +50,9 @@ class Repository {
                                            std::string actor_json);
   // One batch of the expiry worker (see expire_reservations in migration 0007).
   boost::asio::awaitable<std::vector<Expired>> expire(int batch, std::string correlation_id);
+  // How long the oldest ACTIVE hold has been past its expiry, in seconds by the database clock
+  // (0 when none is): how far the expiry workers of all instances lag behind.
+  boost::asio::awaitable<double> expiry_lag_seconds();
 
  private:
   infra::pg::Pool& pool_;

@@ -285,5 +285,20 @@ TEST(Dotenv, ParsesCommentsQuotesAndExport) {
   EXPECT_NE(errors[0].find("line 7"), std::string::npos);
 }
 
+// .env.example leaves optional values empty with a comment after them; copied to .env it was
+// refused ("TRUSTED_PROXIES: '# comma-separated ...' is not an IP address").
+TEST(Dotenv, AnEmptyValueFollowedByACommentIsEmpty) {
+  std::vector<std::string> errors;
+  const auto env = parse_dotenv(
+      "TRUSTED_PROXIES=            # comma-separated IPs\nPAYMENT_SIMULATOR=\t# on | off\n"
+      "API_KEY=#not-a-comment\nLABEL=a#b # comment\n",
+      errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(env.at("TRUSTED_PROXIES"), "");
+  EXPECT_EQ(env.at("PAYMENT_SIMULATOR"), "");
+  EXPECT_EQ(env.at("API_KEY"), "#not-a-comment");
+  EXPECT_EQ(env.at("LABEL"), "a#b");
+}
+
 }  // namespace
 }  // namespace ticketd::config
