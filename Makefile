@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://ticketd:ticketd@127.0.0.1:5555/ticketd_test
 PYTHON    ?= /usr/bin/python3
 
 .PHONY: help deps build build-bin build-asan services migrate run test test-unit test-integration test-e2e \
-        test-cpp check-includes stop bench fmt lint clean
+        test-cpp check-includes check-openapi stop bench fmt lint clean
 
 help:
 	@echo "make run    install deps, build, start PostgreSQL/Redis/Kafka, migrate, seed the demo, serve on PORT (3000)"
@@ -52,7 +52,7 @@ run: build-bin services migrate
 # Every suite, on the real services. The C++ suites run in the ASan+UBSan build, and so does the
 # end-to-end suite: it drives the sanitized server like a client would, so a memory error on any
 # HTTP path fails the run (E2E_BIN=build/release/src/ticketd drives the release binary instead).
-test: build-asan services check-includes lint
+test: build-asan services check-includes check-openapi lint
 	@DATABASE_URL=$(TEST_DATABASE_URL) $(ASAN_DIR)/src/ticketd migrate
 	@$(MAKE) --no-print-directory test-cpp test-e2e
 
@@ -82,6 +82,9 @@ test-e2e:
 
 check-includes:
 	@scripts/check-includes
+
+check-openapi: deps
+	@scripts/check-openapi
 
 stop:
 	@scripts/services stop

@@ -330,7 +330,13 @@ http::Router Instance::routes() {
   payments::register_routes(router, base, payments_,
                             payments::RouteSettings{simulated_ != nullptr});
   stream::register_routes(router, base, fanout_);
-  web::register_routes(router);
+  web::register_routes(router, config_.api_docs_path);
+  std::string listed;
+  for (const auto& route : router.describe()) {
+    if (!listed.empty()) listed += ", ";
+    listed += route;
+  }
+  core::log::debug("routes registered", {{"count", router.size()}, {"routes", listed}});
   return router;
 }
 

@@ -373,6 +373,20 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
     errors.emplace_back(
         "OUTBOX_PUBLISH_BACKOFF_MAX_MS: must not be smaller than OUTBOX_PUBLISH_BACKOFF_MS");
   }
+  // One or more path segments of URL-safe characters, without surrounding slashes ("docs",
+  // "reference/api"): the page, its assets and the document are served under it.
+  const auto& docs = c.api_docs_path;
+  const bool docs_ok = !docs.empty() && docs.front() != '/' && docs.back() != '/' &&
+                       docs.find("//") == std::string::npos &&
+                       std::all_of(docs.begin(), docs.end(), [](char ch) {
+                         return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' ||
+                                ch == '_' || ch == '.' || ch == '~' || ch == '/';
+                       });
+  if (!docs_ok) {
+    errors.emplace_back(
+        "API_DOCS_PATH: must be a path without leading or trailing '/' of letters, digits and "
+        "- _ . ~ (e.g. docs)");
+  }
   check_duration("JWT_EXPIRES_IN", c.jwt_expires_in);
   check_duration("JWT_REFRESH_EXPIRES_IN", c.jwt_refresh_expires_in);
 }

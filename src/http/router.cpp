@@ -101,4 +101,13 @@ Router::Match Router::match(bhttp::verb method, std::string_view path) const {
   return m;
 }
 
+std::vector<std::string> Router::describe() const {
+  std::vector<std::string> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) {
+    out.push_back(std::string(bhttp::to_string(r.method)) + " " + r.pattern);
+  }
+  return out;
+}
+
 }  // namespace ticketd::http

@@ -46,6 +46,9 @@ class Router {
   Match match(bhttp::verb method, std::string_view path) const;
 
   std::size_t size() const noexcept { return routes_.size(); }
+  // "METHOD pattern" of every route, in registration order (the startup log lists them; a test
+  // compares them with openapi/openapi.yaml).
+  std::vector<std::string> describe() const;
   // The largest body limit any route declares, or `fallback` when larger.
   std::size_t largest_body_limit(std::size_t fallback) const noexcept;
 

@@ -1,7 +1,8 @@
 """The seat-map page (web/, served at /app/events/:eventId) in headless Chromium: a hold made in one
 browser context shows in another within 1 s (tests/browser/seatmap.test.mjs does the driving), and
 the waiting room of a flash sale lets the buyer in, then the reserve carries the admission token
-(tests/browser/queue.test.mjs).
+(tests/browser/queue.test.mjs), and the API reference at /docs renders every operation
+(tests/browser/docs.test.mjs).
 
 Needs Debian's `chromium`, Node.js and playwright-core from tests/browser/package-lock.json; all of
 them come from scripts/install-deps, so a missing piece fails the test instead of skipping it.
@@ -88,3 +89,17 @@ def test_the_waiting_room_shows_the_place_then_admits_and_the_reserve_carries_th
     assert json.loads(res.stdout.strip().splitlines()[-1])["ok"] is True
     held = ticketd.get(f"{API}/events/{s.eid}/seats", params={"status": "RESERVED"}).json()["data"]
     assert [x["id"] for x in held] == [s.seats["ST-B-4"]]
+
+
+def test_the_api_reference_renders_every_operation_from_the_served_document(ticketd):
+    node, chromium = browser_tools()
+    document = ticketd.get("/docs.json")
+    assert document.status_code == 200 and document.headers["Content-Type"] == "application/json"
+    paths = document.json()["paths"]
+    methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+    operations = sum(1 for item in paths.values() for m in item if m in methods)
+    env = {**os.environ, "TICKETD_URL": ticketd.base, "OPERATIONS": str(operations), "CHROMIUM": chromium}
+    res = subprocess.run([node, os.path.join(BROWSER_DIR, "docs.test.mjs")], cwd=BROWSER_DIR, env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["rendered"] == operations
