@@ -9,7 +9,7 @@ ASAN_DIR  := build/asan
 TEST_DATABASE_URL ?= postgres://ticketd:ticketd@127.0.0.1:5555/ticketd_test
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: help deps build build-bin build-asan services migrate run test test-unit test-integration test-e2e \
+.PHONY: help deps build build-bin build-asan services migrate run run-cluster test test-unit test-integration test-e2e \
         test-cpp check-includes check-openapi stop bench fmt lint clean
 
 help:
@@ -86,7 +86,14 @@ check-includes:
 check-openapi: deps
 	@scripts/check-openapi
 
+# Two instances behind HAProxy on :8080 (deploy/haproxy.cfg), as in production; `make stop` ends it.
+run-cluster: build-bin services migrate
+	@scripts/dev-env
+	@$(BIN) seed-demo
+	@TICKETD_BIN=$(CURDIR)/$(BIN) scripts/cluster start
+
 stop:
+	@scripts/cluster stop
 	@scripts/services stop
 
 bench: build services

@@ -36,9 +36,12 @@ ticketd_load_dotenv() {
     [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
     line="${line#"${line%%[![:space:]]*}"}"
     line="${line#export }"
-    [[ "$line" =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]] || continue
+    [[ "$line" =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=(.*)$ ]] || continue
     key="${BASH_REMATCH[1]}"
     value="${BASH_REMATCH[2]}"
+    # "KEY=   # comment" is empty (as ticketd's own parser reads it); "KEY=#x" is "#x"
+    [[ "$value" =~ ^[[:space:]]+# ]] && value=""
+    value="${value#"${value%%[![:space:]]*}"}"
     if [[ "$value" =~ ^\"(.*)\"[[:space:]]*$ ]] || [[ "$value" =~ ^\'(.*)\'[[:space:]]*$ ]]; then
       value="${BASH_REMATCH[1]}"
     else

@@ -35,13 +35,33 @@ bool label_is(const std::vector<std::string>& labels, std::size_t i, std::string
   return i < labels.size() && labels[i] == value;
 }
 
+// Exported for Prometheus too (deploy/prometheus/alerts.yml mirrors the rules from outside).
+core::metrics::Family<core::metrics::Gauge>& check_up(core::metrics::Registry& metrics) {
+  return metrics.gauge("ticketd_health_check_up",
+                       "1 while a /health/ready check passes, by check (refreshed by the alert "
+                       "probe, at most once a second)",
+                       {"check"});
+}
+
+core::metrics::Gauge& expiry_lag(core::metrics::Registry& metrics) {
+  return metrics
+      .gauge("ticketd_reservation_expiry_lag_seconds",
+             "How long the oldest ACTIVE hold has been past its expiry (0 when none), by the "
+             "database clock")
+      .get();
+}
+
 }  // namespace
 
 asio::awaitable<void> Instance::probe_for_alerts() {
   const health::Readiness ready = co_await health_.readiness();
-  const auto failing = std::count_if(ready.checks.begin(), ready.checks.end(),
-                                     [](const auto& check) { return !check.second.ok; });
-  failing_checks_.store(static_cast<double>(failing));
+  auto& up = check_up(metrics_);
+  double failing = 0;
+  for (const auto& [name, result] : ready.checks) {
+    up.with({name}).set(result.ok ? 1 : 0);
+    if (!result.ok) ++failing;
+  }
+  failing_checks_.store(failing);
   // Database-wide measures, so every instance reports them whether or not it runs the workers.
   // A database that does not answer leaves the last values: readiness already fires then.
   try {
@@ -49,6 +69,7 @@ asio::awaitable<void> Instance::probe_for_alerts() {
     outbox_age_seconds_.store(backlog.oldest_age_seconds);
     const double lag = co_await reservation_repo_.expiry_lag_seconds();
     expiry_lag_seconds_.store(lag);
+    expiry_lag(metrics_).set(lag);
   } catch (const std::exception& e) {
     core::log::debug("alert probe: database measures not refreshed", {{"error", e.what()}});
   }
@@ -67,6 +88,10 @@ std::vector<AlertRule> Instance::alert_rules() {
   auto& retries = metrics_.counter("ticketd_consumer_retries_total", "").get();
   auto& lag = metrics_.gauge("ticketd_kafka_consumer_lag", "", {"group", "topic"});
   auto& redis_up = metrics_.gauge("ticketd_redis_connection_up", "", {"role"});
+
+  // Registered now, so /metrics lists them before the first probe.
+  check_up(metrics_);
+  expiry_lag(metrics_);
 
   std::vector<AlertRule> rules;
   for (const auto& s : config_.alert_rules) {
