@@ -39,6 +39,7 @@ infra::kafka::Options kafka_options(const config::Config& c) {
 iam::Settings iam_settings(const config::Config& c) {
   iam::Settings s;
   s.tokens.secret = c.effective_jwt_secret();
+  s.tokens.previous_secrets = c.jwt_previous_secrets();
   s.tokens.issuer = c.jwt_issuer;
   s.tokens.audience = c.jwt_audience;
   // Validated by config::load, so the parses succeed.

@@ -28,6 +28,19 @@ bool parse_int(std::string_view s, long long& out) {
   return ec == std::errc{} && ptr == end && !s.empty();
 }
 
+// "a, b,c" -> {"a", "b", "c"}: the form of every list of secrets (rotation keeps old ones).
+std::vector<std::string> split_secrets(const Secret& secret) {
+  std::vector<std::string> out;
+  std::string_view rest = secret.reveal();
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const auto one = trim(rest.substr(0, comma));
+    if (!one.empty()) out.emplace_back(one);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  }
+  return out;
+}
+
 // Each variable is one row: its name and how it lands in Config. A row returns an error text
 // for a bad value, or "" when it accepted it.
 using Setter = std::function<std::string(Config&, std::string_view)>;
@@ -251,6 +264,7 @@ const std::vector<Row>& rows() {
         {"KAFKA_TOPIC_PARTITIONS", int_in(&Config::kafka_topic_partitions, 1, 1000)},
         {"KAFKA_TOPIC_REPLICATION", int_in(&Config::kafka_topic_replication, 1, 16)},
         {"JWT_SECRET", secret(&Config::jwt_secret)},
+        {"JWT_SECRET_PREVIOUS", secret(&Config::jwt_secret_previous)},
         {"JWT_EXPIRES_IN", text(&Config::jwt_expires_in)},
         {"JWT_REFRESH_EXPIRES_IN", text(&Config::jwt_refresh_expires_in)},
         {"JWT_ISSUER", text(&Config::jwt_issuer)},
@@ -268,6 +282,7 @@ const std::vector<Row>& rows() {
         {"PAYMENT_SIMULATOR", one_of(&Config::payment_simulator, {"", "on", "off"})},
         {"PAYMENT_SIMULATOR_WEBHOOK_URL", text(&Config::payment_simulator_webhook_url, true)},
         {"TICKET_SIGNING_SECRET", secret(&Config::ticket_signing_secret)},
+        {"TICKET_SIGNING_SECRET_PREVIOUS", secret(&Config::ticket_signing_secret_previous)},
         {"KAFKA_CONSUMER_GROUP", text(&Config::kafka_consumer_group)},
         {"CONSUMER_MAX_ATTEMPTS", int_in(&Config::consumer_max_attempts, 1, 100)},
         {"CONSUMER_BACKOFF_MS", ms_in(&Config::consumer_backoff, 1, 600'000)},
@@ -341,6 +356,19 @@ void cross_check(const Config& c, std::vector<std::string>& errors,
   }
   if (c.is_production() && c.payment_simulator == "on") {
     errors.emplace_back("PAYMENT_SIMULATOR: must not be on when NODE_ENV=production");
+  }
+  for (const auto& s : c.jwt_previous_secrets()) {
+    if (s.size() < 32) {
+      errors.emplace_back("JWT_SECRET_PREVIOUS: each secret must be at least 32 characters");
+      break;
+    }
+  }
+  for (const auto& s : c.ticket_signing_previous_secrets()) {
+    if (s.size() < 32) {
+      errors.emplace_back(
+          "TICKET_SIGNING_SECRET_PREVIOUS: each secret must be at least 32 characters");
+      break;
+    }
   }
   for (const auto& s : c.webhook_secrets()) {
     if (s.size() < 16) {
@@ -418,18 +446,19 @@ std::string Config::effective_jwt_secret() const {
 }
 
 std::vector<std::string> Config::webhook_secrets() const {
-  std::vector<std::string> out;
-  std::string_view rest = payment_webhook_secret.reveal();
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    const auto one = trim(rest.substr(0, comma));
-    if (!one.empty()) out.emplace_back(one);
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-  }
+  auto out = split_secrets(payment_webhook_secret);
   if (out.empty() && is_development()) {
     out.emplace_back("ticketd-development-only-webhook-secret");
   }
   return out;
+}
+
+std::vector<std::string> Config::jwt_previous_secrets() const {
+  return split_secrets(jwt_secret_previous);
+}
+
+std::vector<std::string> Config::ticket_signing_previous_secrets() const {
+  return split_secrets(ticket_signing_secret_previous);
 }
 
 std::string Config::effective_ticket_signing_secret() const {

@@ -108,6 +108,9 @@ struct Config {
 
   // Security
   Secret jwt_secret;  // required outside development; there a fixed development secret is used
+  // Earlier JWT_SECRETs, comma-separated: tokens (and admission tokens) they signed still verify,
+  // nothing new is signed with them (rotation without logging everyone out: docs/OPERATIONS.md).
+  Secret jwt_secret_previous;
   std::string jwt_expires_in = "15m";
   std::string jwt_refresh_expires_in = "30d";
   std::string jwt_issuer = "ticketd";
@@ -131,6 +134,9 @@ struct Config {
   std::string payment_simulator_webhook_url;
   // Seals the organizations' ticket-signing keys at rest (required outside development).
   Secret ticket_signing_secret;
+  // Earlier TICKET_SIGNING_SECRETs, comma-separated: organization keys sealed with one are opened
+  // and sealed again with the current secret on first use.
+  Secret ticket_signing_secret_previous;
   // payment.succeeded consumer (workers/payment_succeeded_consumer)
   std::string kafka_consumer_group = "ticketd-payment-succeeded";
   int consumer_max_attempts = 5;
@@ -198,6 +204,8 @@ struct Config {
   // The webhook secrets in order (the development-only one when unset in development).
   std::vector<std::string> webhook_secrets() const;
   std::string effective_ticket_signing_secret() const;
+  std::vector<std::string> jwt_previous_secrets() const;
+  std::vector<std::string> ticket_signing_previous_secrets() const;
   bool payment_simulator_enabled() const noexcept;
   // "/api/v1"
   std::string api_base() const;

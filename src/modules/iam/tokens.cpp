@@ -96,17 +96,27 @@ VerifyResult verify_access_token(const TokenSettings& s, std::string_view token,
     return r;
   }
   const std::string text(token);
-  jwt_t* raw = nullptr;
   // With a key, libjwt checks the signature; it still accepts "alg":"none" tokens in some
-  // versions, so the algorithm is checked explicitly below.
-  const int rc =
-      jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(s.secret.data()),
-                 static_cast<int>(s.secret.size()));
-  JwtPtr jwt(raw);
-  if (rc != 0 || raw == nullptr) {
+  // versions, so the algorithm is checked explicitly below. The current secret first, then the
+  // previous ones (a rotation in progress).
+  auto decode = [&text](const std::string& secret) {
+    jwt_t* raw = nullptr;
+    const int rc =
+        jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(secret.data()),
+                   static_cast<int>(secret.size()));
+    JwtPtr decoded(raw);
+    if (rc != 0) decoded.reset();
+    return decoded;
+  };
+  JwtPtr jwt = decode(s.secret);
+  for (std::size_t i = 0; !jwt && i < s.previous_secrets.size(); ++i) {
+    jwt = decode(s.previous_secrets[i]);
+  }
+  if (!jwt) {
     r.problem = TokenProblem::kBadSignature;
     return r;
   }
+  jwt_t* raw = jwt.get();
   if (jwt_get_alg(raw) != JWT_ALG_HS256) {
     r.problem = TokenProblem::kWrongAlgorithm;
     return r;

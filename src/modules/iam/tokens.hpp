@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ticketd::iam {
 
@@ -13,10 +14,12 @@ namespace ticketd::iam {
 std::optional<std::int64_t> parse_duration_seconds(std::string_view text);
 
 struct TokenSettings {
-  std::string secret;
+  std::string secret;  // signs and verifies
   std::string issuer = "ticketd";
   std::string audience = "ticketd-api";
   std::int64_t access_ttl_seconds = 900;
+  // Earlier secrets (JWT_SECRET_PREVIOUS): tokens they signed still verify until they expire.
+  std::vector<std::string> previous_secrets;
 };
 
 struct AccessClaims {
@@ -45,8 +48,8 @@ struct VerifyResult {
   std::optional<TokenProblem> problem;
 };
 
-// Verifies signature (HS256 only: `alg: none` and every other algorithm are refused), expiry
-// (with no leeway), issuer and audience.
+// Verifies signature (HS256 only: `alg: none` and every other algorithm are refused) with the
+// secret or one of the previous ones, expiry (with no leeway), issuer and audience.
 VerifyResult verify_access_token(const TokenSettings& settings, std::string_view token,
                                  std::int64_t now_unix);
 

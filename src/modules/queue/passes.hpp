@@ -5,13 +5,15 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ticketd::queue {
 
 class Passes {
  public:
   // `secret` is the server's signing secret; the MAC key is derived from it for this use only.
-  explicit Passes(std::string_view secret);
+  // Tokens made with one of `previous` (a rotation in progress) stay valid until they expire.
+  explicit Passes(std::string_view secret, const std::vector<std::string>& previous = {});
 
   // The token admitting `user_id` to `event_id` until `expires_ms` (Unix milliseconds).
   std::string issue(std::string_view user_id, std::string_view event_id,
@@ -21,9 +23,9 @@ class Passes {
              std::int64_t now_ms) const;
 
  private:
-  std::string mac(std::string_view user_id, std::string_view event_id,
-                  std::string_view expires) const;
-  std::string key_;
+  static std::string mac(const std::string& key, std::string_view user_id,
+                         std::string_view event_id, std::string_view expires);
+  std::vector<std::string> keys_;  // the current one first
 };
 
 }  // namespace ticketd::queue

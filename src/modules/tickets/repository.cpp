@@ -25,6 +25,11 @@ SELECT $1, $2, decode($3, 'hex'), decode($4, 'hex')
 WHERE EXISTS (SELECT 1 FROM organizations WHERE id = $1)
 ON CONFLICT (org_id) DO NOTHING
 RETURNING 1)sql"};
+// Only while it still holds what was read: two instances re-sealing at once both succeed
+// harmlessly.
+constexpr Statement kResealKey{"ticket_key_reseal", R"sql(
+UPDATE org_ticket_keys SET sealed_secret = decode($3, 'hex')
+ WHERE org_id = $1 AND sealed_secret = decode($2, 'hex'))sql"};
 constexpr Statement kOrgExists{"ticket_key_org_exists",
                                "SELECT 1 FROM organizations WHERE id = $1"};
 constexpr core::OutcomeTable<Finalization, 4> kFinalizations{
@@ -151,6 +156,12 @@ asio::awaitable<bool> Repository::insert_key(std::string org_id, StoredKey key) 
   Params exists(org_id);
   auto e = co_await pool_.query(kOrgExists, exists);
   co_return !e.empty();
+}
+
+asio::awaitable<void> Repository::reseal_key(std::string org_id, std::string old_sealed_hex,
+                                             std::string new_sealed_hex) {
+  Params params(org_id, old_sealed_hex, new_sealed_hex);
+  co_await pool_.query(kResealKey, params);
 }
 
 asio::awaitable<FinalizeResult> Repository::finalize(std::string payment_id,

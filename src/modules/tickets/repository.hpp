@@ -64,6 +64,9 @@ class Repository {
   boost::asio::awaitable<std::optional<StoredKey>> find_key(std::string org_id);
   // False when the organization does not exist. A concurrent insert wins silently.
   boost::asio::awaitable<bool> insert_key(std::string org_id, StoredKey key);
+  // Replaces the sealed secret when it is still `old_sealed_hex` (TICKET_SIGNING_SECRET rotation).
+  boost::asio::awaitable<void> reseal_key(std::string org_id, std::string old_sealed_hex,
+                                          std::string new_sealed_hex);
 
   // finalize_payment_begin, then (action ISSUE) the minter, then finalize_payment_issue, in one
   // transaction.

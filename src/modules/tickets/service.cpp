@@ -83,13 +83,22 @@ ApiError ticket_not_found() {
                   {{"TICKET_NOT_FOUND", "code", "no ticket has this code"}});
 }
 
+std::string seal_key_from(std::string_view signing_secret) {
+  static constexpr std::string_view kContext = "ticketd/org-ticket-keys/v1";
+  std::string key(crypto_secretbox_KEYBYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(key.data()), key.size(),
+                     reinterpret_cast<const unsigned char*>(kContext.data()), kContext.size(),
+                     reinterpret_cast<const unsigned char*>(signing_secret.data()),
+                     std::min<std::size_t>(signing_secret.size(), crypto_generichash_KEYBYTES_MAX));
+  return key;
+}
+
 }  // namespace
 
-Service::Service(Repository& repo, events::Service& events, std::string signing_secret,
-                 core::metrics::Registry& metrics)
+Service::Service(Repository& repo, events::Service& events, const std::string& signing_secret,
+                 const std::vector<std::string>& previous_secrets, core::metrics::Registry& metrics)
     : repo_(repo),
       events_(events),
-      seal_key_(crypto_secretbox_KEYBYTES, '\0'),
       finalized_(metrics.counter("ticketd_payments_finalized_total",
                                  "payment.succeeded finalizations by action (issue, "
                                  "refund_required, noop)",
@@ -99,11 +108,8 @@ Service::Service(Repository& repo, events::Service& events, std::string signing_
                                  "not_issued, not_found)",
                                  {"result"})),
       issued_(metrics.counter("ticketd_tickets_issued_total", "Tickets issued").get()) {
-  static constexpr std::string_view kContext = "ticketd/org-ticket-keys/v1";
-  crypto_generichash(reinterpret_cast<unsigned char*>(seal_key_.data()), seal_key_.size(),
-                     reinterpret_cast<const unsigned char*>(kContext.data()), kContext.size(),
-                     reinterpret_cast<const unsigned char*>(signing_secret.data()),
-                     std::min<std::size_t>(signing_secret.size(), crypto_generichash_KEYBYTES_MAX));
+  seal_keys_.push_back(seal_key_from(signing_secret));
+  for (const auto& previous : previous_secrets) seal_keys_.push_back(seal_key_from(previous));
 }
 
 asio::awaitable<std::shared_ptr<const KeyPair>> Service::key_of(std::string org_id) {
@@ -117,19 +123,32 @@ asio::awaitable<std::shared_ptr<const KeyPair>> Service::key_of(std::string org_
     StoredKey key;
     key.key_id = key_id_of(fresh.public_key);
     key.public_key_hex = to_hex(fresh.public_key);
-    key.sealed_secret_hex = to_hex(seal(seed_of(fresh), seal_key_));
+    key.sealed_secret_hex = to_hex(seal(seed_of(fresh), seal_keys_.front()));
     const bool org_exists = co_await repo_.insert_key(org_id, std::move(key));
     if (!org_exists) co_return nullptr;
     stored = co_await repo_.find_key(org_id);  // the winner of a concurrent creation
     if (!stored) co_return nullptr;
   }
   const auto sealed = from_hex(stored->sealed_secret_hex);
-  const auto seed = sealed ? unseal(*sealed, seal_key_) : std::nullopt;
+  std::optional<std::string> seed;
+  std::size_t opened_with = 0;
+  for (; sealed && !seed && opened_with < seal_keys_.size(); ++opened_with) {
+    seed = unseal(*sealed, seal_keys_[opened_with]);
+  }
   if (!seed) {
     // A different TICKET_SIGNING_SECRET than the one that sealed the key: refusing beats
     // minting codes no scanner accepts.
     throw core::InfraError(ErrorKind::kInternal, "TICKET_KEY_UNREADABLE",
                            "organization ticket key cannot be unsealed with TICKET_SIGNING_SECRET");
+  }
+  if (opened_with > 1) {
+    // Sealed with a previous secret: sealed again with the current one, so that the previous
+    // secret can be dropped once every organization's key has been used (docs/OPERATIONS.md).
+    std::string resealed = to_hex(seal(*seed, seal_keys_.front()));
+    std::string old_sealed = stored->sealed_secret_hex;
+    co_await repo_.reseal_key(org_id, std::move(old_sealed), std::move(resealed));
+    core::log::info("ticket key sealed again with the current TICKET_SIGNING_SECRET",
+                    {{"orgId", org_id}});
   }
   auto key = std::make_shared<const KeyPair>(key_pair_from_seed(*seed));
   std::lock_guard lock(mutex_);

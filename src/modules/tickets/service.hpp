@@ -33,9 +33,10 @@ struct PublicKey {
 
 class Service {
  public:
-  // `signing_secret` seals organization keys at rest (TICKET_SIGNING_SECRET).
-  Service(Repository& repo, events::Service& events, std::string signing_secret,
-          core::metrics::Registry& metrics);
+  // `signing_secret` seals organization keys at rest (TICKET_SIGNING_SECRET); a key sealed with
+  // one of `previous_secrets` is opened with it and sealed again with `signing_secret`.
+  Service(Repository& repo, events::Service& events, const std::string& signing_secret,
+          const std::vector<std::string>& previous_secrets, core::metrics::Registry& metrics);
 
   // Idempotent: a redelivered payment is a no-op. Throws on database failure (the consumer
   // retries). Announces sold seats after commit.
@@ -72,7 +73,7 @@ class Service {
 
   Repository& repo_;
   events::Service& events_;
-  std::string seal_key_;  // 32 bytes derived from the signing secret
+  std::vector<std::string> seal_keys_;  // 32 bytes each, from the current secret, then previous
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<const KeyPair>> keys_;
   core::metrics::Family<core::metrics::Counter>& finalized_;

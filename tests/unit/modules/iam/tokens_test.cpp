@@ -49,6 +49,27 @@ TEST_F(Tokens, WrongSecretIssuerOrAudienceIsRefused) {
   EXPECT_EQ(verify_access_token(other, token, 1'000'001).problem, TokenProblem::kWrongIssuer);
 }
 
+TEST_F(Tokens, PreviousSecretsVerifyDuringARotationButNeverSign) {
+  const auto old_token = issue_access_token(settings, claims, 1'000'000);
+  TokenSettings rotated = settings;
+  rotated.secret = "the-new-secret-the-new-secret-xx";
+  rotated.previous_secrets = {"an-unrelated-secret-0123456789xx", settings.secret};
+  const auto verified = verify_access_token(rotated, old_token, 1'000'001);
+  ASSERT_TRUE(verified.claims) << static_cast<int>(*verified.problem);
+  EXPECT_EQ(verified.claims->user_id, claims.user_id);
+  // New tokens are signed with the new secret only: the old one alone refuses them.
+  const auto new_token = issue_access_token(rotated, claims, 1'000'000);
+  EXPECT_EQ(verify_access_token(settings, new_token, 1'000'001).problem,
+            TokenProblem::kBadSignature);
+  // Once the previous secret is dropped, its tokens are refused; the other checks still apply.
+  rotated.previous_secrets.clear();
+  EXPECT_EQ(verify_access_token(rotated, old_token, 1'000'001).problem,
+            TokenProblem::kBadSignature);
+  rotated.previous_secrets = {settings.secret};
+  EXPECT_EQ(verify_access_token(rotated, old_token, 1'000'000 + 901).problem,
+            TokenProblem::kExpired);
+}
+
 TEST_F(Tokens, AlgNoneAndGarbageAreRefused) {
   // {"alg":"none"} . {"sub":...,"exp":...} . (empty signature)
   const std::string none =

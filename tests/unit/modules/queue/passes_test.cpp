@@ -22,6 +22,21 @@ TEST(Passes, ATokenAdmitsItsUserToItsEventUntilItExpires) {
   EXPECT_EQ(passes.issue(kUser, kEvent, kNow + 600'000), token) << "deterministic";
 }
 
+TEST(Passes, TokensOfAPreviousSecretStayValidDuringARotation) {
+  const Passes before("server-secret-0123456789-0123456789");
+  const Passes during("rotated-secret-0123456789-012345678",
+                      {"server-secret-0123456789-0123456789"});
+  const Passes after("rotated-secret-0123456789-012345678");
+  const auto old_token = before.issue(kUser, kEvent, kNow + 600'000);
+  EXPECT_TRUE(during.valid(old_token, kUser, kEvent, kNow));
+  EXPECT_FALSE(during.valid(old_token, kUser, "another-event", kNow));
+  EXPECT_FALSE(after.valid(old_token, kUser, kEvent, kNow));
+  // New tokens come from the current secret.
+  const auto new_token = during.issue(kUser, kEvent, kNow + 600'000);
+  EXPECT_EQ(new_token, after.issue(kUser, kEvent, kNow + 600'000));
+  EXPECT_FALSE(before.valid(new_token, kUser, kEvent, kNow));
+}
+
 TEST(Passes, TamperedForgedOrMalformedTokensAreRefused) {
   const Passes passes("server-secret-0123456789-0123456789");
   const Passes other("another-secret-0123456789-0123456789");
