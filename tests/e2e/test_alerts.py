@@ -2,10 +2,12 @@
 import re
 import subprocess
 import time
+import uuid
 
 import pytest
 
 from conftest import BIN, running_ticketd
+from test_auth import bearer, register
 
 RULES = {"readiness", "http_5xx_ratio", "reserve_p99_seconds", "outbox_failure_ratio",
          "outbox_backlog_age_seconds", "webhook_failure_ratio", "dlq_growth", "consumer_retries",
@@ -96,3 +98,37 @@ def test_invalid_alert_settings_are_all_reported_at_start():
                  "ALERT_DLQ_GROWTH_WINDOW_SECONDS", "ALERT_SAMPLE_SECONDS"):
         assert name in res.stderr, res.stderr
 
+
+
+def test_a_kafka_outage_fires_the_outbox_backlog_age_and_it_clears_once_kafka_is_back(services):
+    env = {"ALERT_SAMPLE_SECONDS": "0.5", "ALERT_OUTBOX_BACKLOG_AGE_SECONDS_THRESHOLD": "3",
+           "ALERT_KAFKA_DOWN_WINDOW_SECONDS": "2"}
+    with running_ticketd(env) as t:
+        t.wait_ready()
+        wait_status(t, 200)
+        services("stop", "kafka")
+        try:
+            # A state change commits with its outbox row; nothing can publish it now.
+            org = t.post("/api/v1/orgs", json={"name": "Outage", "slug": "outage-" + uuid.uuid4().hex[:8]},
+                         headers=bearer(register(t).json()["data"]["accessToken"]))
+            assert org.status_code == 201, org.text
+            # Readiness (Kafka is a dependency) fires at once; the backlog once its row is 3 s old.
+            deadline = time.time() + 30
+            while True:
+                res = t.get("/health/alerts")
+                fields = [e["field"] for e in res.json().get("errors", [])]
+                if res.status_code == 503 and "outbox_backlog_age_seconds" in fields:
+                    break
+                assert time.time() < deadline, res.text
+                time.sleep(0.2)
+            assert "readiness" in fields
+            rules = rules_of(res)
+            assert rules["outbox_backlog_age_seconds"]["value"] > 3
+            assert rules["kafka_down"]["state"] == "firing"
+        finally:
+            services("start", "kafka")
+        # The backlog drains once the broker is back, and the alert clears: nothing is latched.
+        cleared = wait_status(t, 200, timeout=90)
+        rules = rules_of(cleared)
+        assert rules["outbox_backlog_age_seconds"]["state"] == "ok"
+        assert rules["kafka_down"]["state"] == "ok"
