@@ -15,6 +15,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "core/async.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
 
@@ -495,12 +496,7 @@ asio::awaitable<void> OutboxPublisher::stop() {
     linger_timer_.cancel();
   });
   if (listener_) co_await listener_->stop();
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer wait(executor);
-  while (running_.load()) {
-    wait.expires_after(std::chrono::milliseconds(10));
-    co_await wait.async_wait(asio::use_awaitable);
-  }
+  co_await core::until_cleared(running_);
   // Handlers posted to the strand before this point (wake-ups) have run once this returns.
   co_await asio::post(strand_, asio::use_awaitable);
   core::log::info("outbox publisher stopped", {{"owner", owner_}});

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <utility>
 
+#include "core/async.hpp"
 #include "core/log.hpp"
 
 namespace ticketd::workers {
@@ -73,12 +74,7 @@ asio::awaitable<void> ReservationExpiry::run() {
 asio::awaitable<void> ReservationExpiry::stop() {
   stopping_.store(true);
   asio::post(strand_, [this] { timer_.cancel(); });
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer wait(executor);
-  while (running_.load()) {
-    wait.expires_after(std::chrono::milliseconds(10));
-    co_await wait.async_wait(asio::use_awaitable);
-  }
+  co_await core::until_cleared(running_);
 }
 
 bool ReservationExpiry::healthy() const noexcept {

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
+#include "core/async.hpp"
 #include "core/log.hpp"
 
 namespace ticketd::infra::pg {
@@ -114,12 +115,7 @@ asio::awaitable<void> Listener::stop() {
     backoff_timer_.cancel();
     if (conn_) conn_->cancel_wait();
   });
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer wait(executor);
-  while (running_.load()) {
-    wait.expires_after(std::chrono::milliseconds(10));
-    co_await wait.async_wait(asio::use_awaitable);
-  }
+  co_await core::until_cleared(running_);
 }
 
 }  // namespace ticketd::infra::pg

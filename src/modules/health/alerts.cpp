@@ -11,6 +11,7 @@
 #include <cmath>
 #include <utility>
 
+#include "core/async.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 
@@ -224,12 +225,7 @@ asio::awaitable<AlertReport> Alerts::report() {
 asio::awaitable<void> Alerts::stop() {
   stopping_.store(true);
   asio::post(strand_, [this] { timer_.cancel(); });
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer wait(executor);
-  while (running_.load()) {
-    wait.expires_after(std::chrono::milliseconds(10));
-    co_await wait.async_wait(asio::use_awaitable);
-  }
+  co_await core::until_cleared(running_);
 }
 
 }  // namespace ticketd::health
