@@ -2,12 +2,10 @@
 import re
 import subprocess
 import time
-import uuid
-
 import pytest
 
 from conftest import BIN, running_ticketd
-from test_auth import bearer, register
+from layout import db_json, scenario
 
 RULES = {"readiness", "http_5xx_ratio", "reserve_p99_seconds", "outbox_failure_ratio",
          "outbox_backlog_age_seconds", "webhook_failure_ratio", "dlq_growth", "consumer_retries",
@@ -108,10 +106,9 @@ def test_a_kafka_outage_fires_the_outbox_backlog_age_and_it_clears_once_kafka_is
         wait_status(t, 200)
         services("stop", "kafka")
         try:
-            # A state change commits with its outbox row; nothing can publish it now.
-            org = t.post("/api/v1/orgs", json={"name": "Outage", "slug": "outage-" + uuid.uuid4().hex[:8]},
-                         headers=bearer(register(t).json()["data"]["accessToken"]))
-            assert org.status_code == 201, org.text
+            # A new event commits with its event.created outbox row; nothing can publish it now.
+            event_id = scenario(t).event["id"]
+            assert db_json(f"SELECT to_json(status) FROM outbox_events WHERE aggregate_id = '{event_id}'") == ["PENDING"]
             # Readiness (Kafka is a dependency) fires at once; the backlog once its row is 3 s old.
             deadline = time.time() + 30
             while True:
