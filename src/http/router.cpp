@@ -79,24 +79,39 @@ std::size_t Router::largest_body_limit(std::size_t fallback) const noexcept {
   return out;
 }
 
+bool Router::same_resource(const Route& a, const Route& b) {
+  if (a.segments.size() != b.segments.size()) return false;
+  for (std::size_t i = 0; i < a.segments.size(); ++i) {
+    if (a.segments[i].param != b.segments[i].param) return false;
+    if (!a.segments[i].param && a.segments[i].text != b.segments[i].text) return false;
+  }
+  return true;
+}
+
 Router::Match Router::match(bhttp::verb method, std::string_view path) const {
   const auto parts = split(path);
-  Match m;
-  const Route* best = nullptr;
+  // The resource is the most specific pattern matching the path, whatever the method: a literal
+  // route (POST /payments/webhook) shadows a parameter one (GET /payments/:paymentId) for every
+  // method, so another method there is a 405 naming POST, never the other resource's answer.
+  const Route* resource = nullptr;
   for (const auto& r : routes_) {
     if (!matches(r, parts, nullptr)) continue;
+    if (resource == nullptr || more_specific(r, *resource)) resource = &r;
+  }
+  Match m;
+  if (resource == nullptr) return m;
+  for (const auto& r : routes_) {
+    if (!same_resource(r, *resource)) continue;
     if (r.method != method) {
       m.allowed.push_back(r.method);
       continue;
     }
-    if (best == nullptr || more_specific(r, *best)) best = &r;
-  }
-  if (best != nullptr) {
-    matches(*best, parts, &m.params);
-    m.handler = &best->handler;
-    m.pattern = best->pattern;
-    m.options = &best->options;
+    matches(r, parts, &m.params);
+    m.handler = &r.handler;
+    m.pattern = r.pattern;
+    m.options = &r.options;
     m.allowed.clear();
+    break;
   }
   return m;
 }

@@ -69,6 +69,8 @@ class Router {
                       PathParams* params);
   // True when a is more specific than b (a literal where b has a parameter, first difference).
   static bool more_specific(const Route& a, const Route& b);
+  // True when both patterns name one resource (the same literals, parameters in the same places).
+  static bool same_resource(const Route& a, const Route& b);
 
   std::vector<Route> routes_;
 };

@@ -208,3 +208,15 @@ def test_sigterm_finishes_gracefully():
     msgs = [r.get("message") for r in t.log_records()]
     assert "shutting down" in msgs
     assert "kafka producer flushed; stopped" in msgs
+
+
+def test_a_literal_route_is_its_own_resource_for_every_method(ticketd):
+    # GET /payments/webhook used to reach GET /payments/{paymentId} ("Payment not found").
+    res = ticketd.get("/api/v1/payments/webhook")
+    assert_error_envelope(res, 405, "METHOD_NOT_ALLOWED")
+    assert res.headers["Allow"] == "POST"
+    res = ticketd.session.options(ticketd.url("/api/v1/payments/webhook"), timeout=10)
+    assert res.headers["Allow"] == "POST", res.headers
+    # The parameter route still answers everything else.
+    res = ticketd.get("/api/v1/payments/00000000-0000-4000-8000-000000000000")
+    assert res.status_code == 401  # authentication first; the lookup itself needs a caller

@@ -29,6 +29,28 @@ TEST(Router, LiteralBeatsParameterWhateverTheOrder) {
   EXPECT_EQ(r.match(bhttp::verb::get, "/me/other").pattern, "/me/:thing");
 }
 
+// Found by schemathesis: GET /payments/webhook answered the payment lookup's 404 "Payment not
+// found" and OPTIONS advertised GET there.
+TEST(Router, ALiteralResourceShadowsAParameterOneForEveryMethod) {
+  Router r;
+  r.add(bhttp::verb::get, "/payments/:paymentId", noop());
+  r.add(bhttp::verb::post, "/payments/webhook", noop());
+  r.add(bhttp::verb::get, "/events/:id", noop());
+  r.add(bhttp::verb::patch, "/events/:eventId", noop());  // another name, the same resource
+  auto wrong = r.match(bhttp::verb::get, "/payments/webhook");
+  EXPECT_EQ(wrong.handler, nullptr);
+  ASSERT_EQ(wrong.allowed.size(), 1u);
+  EXPECT_EQ(wrong.allowed[0], bhttp::verb::post);
+  EXPECT_EQ(r.match(bhttp::verb::post, "/payments/webhook").pattern, "/payments/webhook");
+  auto lookup = r.match(bhttp::verb::get, "/payments/42");
+  ASSERT_NE(lookup.handler, nullptr);
+  EXPECT_EQ(lookup.params[0].second, "42");
+  auto patch = r.match(bhttp::verb::patch, "/events/7");
+  ASSERT_NE(patch.handler, nullptr);
+  EXPECT_EQ(patch.params[0].first, "eventId");
+  EXPECT_EQ(r.match(bhttp::verb::delete_, "/events/7").allowed.size(), 2u);
+}
+
 TEST(Router, UnknownPathIsNotFoundAndWrongMethodListsAllowed) {
   Router r;
   r.add(bhttp::verb::get, "/events/:id", noop());
