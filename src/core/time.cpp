@@ -77,7 +77,9 @@ std::optional<std::chrono::sys_time<std::chrono::milliseconds>> parse_iso8601(st
     int oh = 0, om = 0;
     if (!digits(s, pos, 2, oh)) return std::nullopt;
     if (pos < s.size() && s[pos] == ':') ++pos;
-    if (!digits(s, pos, 2, om) || oh > 23 || om > 59) return std::nullopt;
+    // PostgreSQL takes offsets up to ±15:59 (real zones span -12:00..+14:00); a larger one
+    // passed validation and failed in the database as a dependency error.
+    if (!digits(s, pos, 2, om) || oh > 15 || om > 59) return std::nullopt;
     offset_minutes = sign * (oh * 60 + om);
   } else {
     return std::nullopt;  // a local time without a zone is ambiguous
