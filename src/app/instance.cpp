@@ -256,7 +256,7 @@ void Instance::limit_rates() {
       c.rate_limit_api_ip,       c.rate_limit_auth_ip,    c.rate_limit_login_failures_email,
       c.rate_limit_reserve_user, c.rate_limit_reserve_ip, c.rate_limit_payments_user,
       c.rate_limit_payments_ip,  c.rate_limit_webhook_ip, c.rate_limit_sse_connect_ip};
-  dispatcher_.use(ratelimit::middleware(limiter_, policy, metrics_));
+  dispatcher_.use(ratelimit::middleware(limiter_, policy));
   const core::RateRule failures = c.rate_limit_login_failures_email;
   iam::LoginThrottle throttle;
   throttle.check = [this, failures](std::string email) {

@@ -72,7 +72,10 @@ Limiter::Limiter(std::shared_ptr<infra::redis::Client> redis, core::metrics::Reg
       degraded_gauge_(metrics
                           .gauge("ticketd_rate_limit_degraded",
                                  "1 while rate limits are kept per instance (Redis unreachable)")
-                          .get()) {}
+                          .get()),
+      refusals_(metrics.counter("ticketd_rate_limited_total",
+                                "Requests answered 429 RATE_LIMITED, by traffic class",
+                                {"class"})) {}
 
 asio::awaitable<Verdict> Limiter::take(std::vector<Bucket> buckets, bool commit) {
   std::erase_if(buckets, [](const Bucket& b) { return b.rule.off(); });

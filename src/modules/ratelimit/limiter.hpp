@@ -27,6 +27,10 @@ class Limiter {
   // Whether the last decision was made in this process (Redis unreachable).
   bool degraded() const noexcept { return degraded_.load(); }
 
+  // ticketd_rate_limited_total{class}: requests answered 429. Registered with the limiter, so
+  // /metrics lists it (and dashboards find it) also while RATE_LIMIT_ENABLED=false.
+  core::metrics::Family<core::metrics::Counter>& refusals() noexcept { return refusals_; }
+
  private:
   // One EVALSHA. Throws when Redis cannot answer.
   boost::asio::awaitable<Verdict> in_redis(const std::vector<Bucket>& buckets, bool commit);
@@ -38,6 +42,7 @@ class Limiter {
   std::atomic<bool> degraded_{false};
   core::metrics::Counter& local_decisions_;
   core::metrics::Gauge& degraded_gauge_;
+  core::metrics::Family<core::metrics::Counter>& refusals_;
 };
 
 }  // namespace ticketd::ratelimit

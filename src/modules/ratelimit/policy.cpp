@@ -79,10 +79,8 @@ std::vector<Bucket> buckets_for(const Policy& policy, TrafficClass traffic, cons
   return out;
 }
 
-http::Middleware middleware(Limiter& limiter, Policy policy, core::metrics::Registry& metrics) {
-  auto& limited =
-      metrics.counter("ticketd_rate_limited_total",
-                      "Requests answered 429 RATE_LIMITED, by traffic class", {"class"});
+http::Middleware middleware(Limiter& limiter, Policy policy) {
+  auto& limited = limiter.refusals();
   return [&limiter, policy,
           &limited](http::Request& req) -> asio::awaitable<std::optional<http::Response>> {
     auto buckets = buckets_for(policy, req.traffic(), req.remote_ip(), req.principal());

@@ -34,7 +34,7 @@ std::vector<Bucket> buckets_for(const Policy& policy, http::TrafficClass traffic
 // Runs after authentication (so a caller's own buckets apply) and before the body is read: one
 // Limiter::take per request. Refused: 429 RATE_LIMITED with Retry-After; either way the
 // RateLimit-Limit/-Remaining/-Reset headers of the bucket nearest to refusing.
-http::Middleware middleware(Limiter& limiter, Policy policy, core::metrics::Registry& metrics);
+http::Middleware middleware(Limiter& limiter, Policy policy);
 
 // For iam's failed-login limit per e-mail address (iam::LoginThrottle): check() throws 429
 // RATE_LIMITED once the address has no failure left, failed() spends one.
