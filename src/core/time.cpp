@@ -6,9 +6,8 @@
 
 namespace ticketd::core {
 
-std::string iso8601(std::chrono::system_clock::time_point t) {
-  using namespace std::chrono;
-  const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+std::string iso8601(std::chrono::sys_time<std::chrono::milliseconds> t) {
+  const auto ms = t.time_since_epoch().count();
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
   if (ms < 0 && ms % 1000 != 0) --secs;
   std::tm tm{};

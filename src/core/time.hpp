@@ -8,7 +8,12 @@
 namespace ticketd::core {
 
 // ISO-8601 UTC with milliseconds, e.g. 2026-11-25T10:00:00.123Z (the wire format for timestamps).
-std::string iso8601(std::chrono::system_clock::time_point t);
+// Takes milliseconds: a parsed year up to 9999 does not fit system_clock's nanoseconds (they end in
+// 2262), and converting one there overflowed.
+std::string iso8601(std::chrono::sys_time<std::chrono::milliseconds> t);
+inline std::string iso8601(std::chrono::system_clock::time_point t) {
+  return iso8601(std::chrono::floor<std::chrono::milliseconds>(t));
+}
 inline std::string iso8601_now() {
   return iso8601(std::chrono::system_clock::now());
 }

@@ -19,6 +19,24 @@ std::size_t find_control_character(std::string_view s, Chars chars) noexcept {
   return std::string_view::npos;
 }
 
+std::size_t code_points(std::string_view s) noexcept {
+  std::size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;  // not a continuation byte
+  return n;
+}
+
+void ObjectReader::length(std::string_view field, const std::optional<std::string>& value,
+                          std::size_t min, std::size_t max, std::string_view code) {
+  if (!value) return;
+  const auto n = code_points(*value);
+  if (n >= min && n <= max) return;
+  invalid(field, code,
+          path(field) +
+              (min == 0 ? " must be at most " + std::to_string(max)
+                        : " must be " + std::to_string(min) + " to " + std::to_string(max)) +
+              " characters");
+}
+
 ObjectReader::ObjectReader(const boost::json::value& body) {
   if (!body.is_object()) {
     throw ApiError(ErrorKind::kInvalid, "INVALID_TYPE", "Request body must be a JSON object",

@@ -27,6 +27,11 @@ enum class Chars { kLine, kText };
 // UTF-8), or npos.
 std::size_t find_control_character(std::string_view s, Chars chars) noexcept;
 
+// The characters (Unicode code points) of UTF-8 text: what the API's "1 to 100 characters" and
+// JSON Schema's minLength/maxLength count, not bytes (a 32-character label of accented letters
+// or emoji is 64-128 bytes).
+std::size_t code_points(std::string_view s) noexcept;
+
 class ObjectReader {
  public:
   // Throws kInvalid when `body` is not a JSON object.
@@ -56,6 +61,10 @@ class ObjectReader {
   bool present(std::string_view field) const;
   // Accepts `field` with any value (free-form members such as a webhook's payload).
   void allow(std::string_view field) { seen_.emplace(field); }
+
+  // Records `code` (422) unless a present `value` has `min` to `max` characters (code points).
+  void length(std::string_view field, const std::optional<std::string>& value, std::size_t min,
+              std::size_t max, std::string_view code = "INVALID_LENGTH");
 
   // Records a value problem (422) for `field` (relative to this reader's path).
   void invalid(std::string_view field, std::string_view code, std::string message);

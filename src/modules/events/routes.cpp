@@ -35,7 +35,7 @@ std::optional<std::string> timestamp(core::ObjectReader& r, std::string_view fie
                   "2026-12-31T20:00:00Z");
     return std::nullopt;
   }
-  return core::iso8601(std::chrono::system_clock::time_point(*t));
+  return core::iso8601(*t);
 }
 
 std::optional<std::string> read_time(core::ObjectReader& r, std::string_view field, bool required) {
@@ -93,15 +93,6 @@ void check_money(core::ObjectReader& r, std::string_view field, std::optional<st
   }
 }
 
-void check_text(core::ObjectReader& r, std::string_view field, const std::optional<std::string>& v,
-                std::size_t min, std::size_t max) {
-  if (v && (v->size() < min || v->size() > max)) {
-    r.invalid(field, "INVALID_LENGTH",
-              std::string(field) + " must be " + std::to_string(min) + " to " +
-                  std::to_string(max) + " characters");
-  }
-}
-
 bool is_ticket_code(std::string_view c) {
   if (c.empty() || c.size() > 32) return false;
   for (char ch : c) {
@@ -133,7 +124,7 @@ std::optional<std::string> query_time(const http::Request& req, std::string_view
   if (!t) {
     throw http::invalid_query(name, "must be an ISO-8601 date-time");
   }
-  return core::iso8601(std::chrono::system_clock::time_point(*t));
+  return core::iso8601(*t);
 }
 
 // Request readers: each checks the whole body or query (every problem in one 422) before the
@@ -157,8 +148,8 @@ NewEvent read_new_event(http::Request& req) {
   if (venue_id && !core::is_uuid(*venue_id)) {
     r.invalid("venueId", "UNKNOWN_VENUE", "venueId must be a venue's id");
   }
-  check_text(r, "title", title, 1, 200);
-  check_text(r, "description", e.description, 0, 10'000);
+  r.length("title", title, 1, 200);
+  r.length("description", e.description, 0, 10'000);
   if (currency && !core::is_currency_code(*currency)) {
     r.invalid("currency", "INVALID_CURRENCY", "currency must be an ISO 4217 code such as USD");
   }
@@ -189,9 +180,9 @@ std::pair<EventPatch, std::vector<std::string>> read_event_patch(http::Request& 
   p.queue_mode = r.string("queueMode", false);
   p.queue_admit_per_second = r.integer("queueAdmitPerSecond", false);
   p.queue_auto_threshold_per_second = r.integer("queueAutoThresholdPerSecond", false);
-  check_text(r, "title", p.title, 1, 200);
+  r.length("title", p.title, 1, 200);
   if (p.description && *p.description) {
-    check_text(r, "description", **p.description, 0, 10'000);
+    r.length("description", **p.description, 0, 10'000);
   }
   if (p.currency && !core::is_currency_code(*p.currency)) {
     r.invalid("currency", "INVALID_CURRENCY", "currency must be an ISO 4217 code such as USD");
@@ -253,7 +244,7 @@ void check_ticket_type(core::ObjectReader& r, const std::optional<std::string>& 
                        const std::string* code, std::optional<std::int64_t> price,
                        std::optional<std::int64_t> fees,
                        std::optional<std::int64_t> total_capacity) {
-  check_text(r, "name", name, 1, 100);
+  r.length("name", name, 1, 100);
   if (code != nullptr && !is_ticket_code(*code)) {
     r.invalid("code", "INVALID_CODE", "code must be 1 to 32 letters, digits, '_' or '-'");
   }

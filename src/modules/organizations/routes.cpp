@@ -63,9 +63,7 @@ void register_org_routes(http::Router& router, const std::string& base, Service&
                core::ObjectReader reader(req.json());
                auto name = reader.string("name", true);
                auto slug = reader.string("slug", true);
-               if (name && (name->empty() || name->size() > 200)) {
-                 reader.invalid("name", "INVALID_NAME", "name must be 1 to 200 characters");
-               }
+               reader.length("name", name, 1, 200, "INVALID_NAME");
                if (slug && !is_valid_slug(*slug)) {
                  reader.invalid("slug", "INVALID_SLUG",
                                 "slug must be 3-64 lowercase letters, digits or '-', not starting "
@@ -168,9 +166,7 @@ void register_api_key_routes(http::Router& router, const std::string& base, Serv
                auto name = reader.string("name", true);
                auto role = reader.string("role", false);
                auto expires_at = reader.string("expiresAt", false);
-               if (name && (name->empty() || name->size() > 100)) {
-                 reader.invalid("name", "INVALID_NAME", "name must be 1 to 100 characters");
-               }
+               reader.length("name", name, 1, 100, "INVALID_NAME");
                if (role && *role != "ORG_STAFF" && *role != "SUPPORT") {
                  reader.invalid("role", "INVALID_ROLE",
                                 "an API key's role is ORG_STAFF or SUPPORT");

@@ -98,9 +98,7 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
         if (const auto* body = req.json_if_present()) {
           core::ObjectReader r(*body);
           reason = r.string("reason", false, core::Chars::kText);
-          if (reason && reason->size() > 500) {
-            r.invalid("reason", "INVALID_REASON", "reason must be at most 500 characters");
-          }
+          r.length("reason", reason, 0, 500, "INVALID_REASON");
           r.finish();
         }
         core::Actor actor = req.actor();

@@ -160,12 +160,8 @@ WebhookInput read_webhook(const json::value& body) {
   in.amount_cents = r.integer("amountCents", false);
   in.currency = r.string("currency", false);
   r.allow("payload");  // free-form, kept in the stored raw body
-  if (event_id && (event_id->empty() || event_id->size() > 200)) {
-    r.invalid("providerEventId", "INVALID_EVENT_ID", "providerEventId must be 1-200 characters");
-  }
-  if (ref && (ref->empty() || ref->size() > 200)) {
-    r.invalid("providerRef", "INVALID_PROVIDER_REF", "providerRef must be 1-200 characters");
-  }
+  r.length("providerEventId", event_id, 1, 200, "INVALID_EVENT_ID");
+  r.length("providerRef", ref, 1, 200, "INVALID_PROVIDER_REF");
   if (status && *status != "SUCCEEDED" && *status != "FAILED") {
     r.invalid("status", "INVALID_STATUS", "status must be SUCCEEDED or FAILED");
   }

@@ -39,9 +39,7 @@ std::optional<SeatSpec> read_seat(const boost::json::value& v, std::string path,
               "seatNumber must be between 1 and " + std::to_string(limits.max_seat_number));
     return std::nullopt;
   }
-  if (seat.label && (seat.label->empty() || seat.label->size() > 32)) {
-    r.invalid("label", "INVALID_LABEL", "label must be 1 to 32 characters");
-  }
+  r.length("label", seat.label, 1, 32, "INVALID_LABEL");
   seat.number = *number;
   return seat;
 }
@@ -132,7 +130,7 @@ std::optional<SectionSpec> read_section(const boost::json::value& v, std::string
   auto sort = r.integer("sortOrder", false);
   const auto* rows = r.array("rows", true);
   bool valid = name.has_value() && rows != nullptr;
-  if (name && (name->empty() || name->size() > 100)) {
+  if (name && (name->empty() || core::code_points(*name) > 100)) {
     r.invalid("name", "INVALID_NAME", "section name must be 1 to 100 characters");
     valid = false;
   }

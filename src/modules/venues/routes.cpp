@@ -53,15 +53,6 @@ boost::json::object layout_json(const VenueLayout& l) {
   return out;
 }
 
-void check_length(core::ObjectReader& reader, std::string_view field,
-                  const std::optional<std::string>& v, std::size_t min, std::size_t max) {
-  if (v && (v->size() < min || v->size() > max)) {
-    reader.invalid(field, "INVALID_LENGTH",
-                   std::string(field) + " must be " + std::to_string(min) + " to " +
-                       std::to_string(max) + " characters");
-  }
-}
-
 }  // namespace
 
 void register_routes(http::Router& router, const std::string& base, Service& service,
@@ -94,11 +85,11 @@ void register_routes(http::Router& router, const std::string& base, Service& ser
         venue.city = reader.string("city", false);
         venue.country = reader.string("country", false);
         venue.timezone = reader.string("timezone", false);
-        check_length(reader, "name", name, 1, 200);
-        check_length(reader, "address", venue.address, 0, 500);
-        check_length(reader, "city", venue.city, 0, 200);
-        check_length(reader, "country", venue.country, 0, 100);
-        check_length(reader, "timezone", venue.timezone, 1, 64);
+        reader.length("name", name, 1, 200);
+        reader.length("address", venue.address, 0, 500);
+        reader.length("city", venue.city, 0, 200);
+        reader.length("country", venue.country, 0, 100);
+        reader.length("timezone", venue.timezone, 1, 64);
         auto layout = read_layout(reader, "sections", limits);
         reader.finish();
         venue.name = std::move(*name);

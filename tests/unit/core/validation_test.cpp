@@ -123,5 +123,22 @@ TEST(ObjectReader, FreeTextMayHoldTabsAndLineBreaksButNoOtherControls) {
   EXPECT_EQ(find_control_character(std::string_view("a\0", 2), Chars::kText), 1u);
 }
 
+// Found by schemathesis: lengths were counted in bytes, so a 32-character label of accented letters
+// or emoji, valid by the document's maxLength, was refused as INVALID_LABEL.
+TEST(ObjectReader, LengthsCountCharactersNotBytes) {
+  EXPECT_EQ(code_points("abc"), 3u);
+  EXPECT_EQ(code_points("\u00e9t\u00e9 \U0001F3AB"), 5u);  // 2-byte and 4-byte sequences
+  auto body = json::parse(R"({"label":"\u00e9\u00e9\u00e9\u00e9","name":"abcd"})");
+  ObjectReader r(body);
+  r.length("label", r.string("label", true), 1, 4, "INVALID_LABEL");
+  EXPECT_EQ(r.value_error_count(), 0u);
+  r.length("name", r.string("name", true), 1, 3);
+  r.length("absent", std::nullopt, 1, 3);
+  auto err = failure([&] { r.finish(); });
+  ASSERT_EQ(err.details().size(), 1u);
+  EXPECT_EQ(err.details()[0].code, "INVALID_LENGTH");
+  EXPECT_EQ(err.details()[0].field, "name");
+}
+
 }  // namespace
 }  // namespace ticketd::core
