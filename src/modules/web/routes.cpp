@@ -7,6 +7,7 @@
 
 #include "core/crypto.hpp"
 #include "core/errors.hpp"
+#include "http/params.hpp"
 #include "modules/web/assets.hpp"
 
 namespace ticketd::web {
@@ -118,8 +119,13 @@ void register_routes(http::Router& router, const std::string& docs_path) {
     co_return serve(*index);
   };
   router.add(verb::get, "/app", index_handler);
-  // The page reads the id from its own address; an unknown one shows "not found" itself.
-  router.add(verb::get, "/app/events/:eventId", index_handler);
+  // The page reads the id from its own address; an unknown event shows "not found" itself, and
+  // what is not an event id at all is 404 like on every other route.
+  router.add(verb::get, "/app/events/:eventId",
+             [index](http::Request& req) -> boost::asio::awaitable<http::Response> {
+               http::uuid_param(req, "eventId", "Event");
+               co_return serve(*index);
+             });
   add_assets(router, "/app/assets", assets, "index.html");
   register_docs(router, docs_path);
 }
