@@ -1,5 +1,7 @@
 #include "core/validation.hpp"
 
+#include "core/time.hpp"
+
 namespace ticketd::core {
 
 std::size_t find_control_character(std::string_view s, Chars chars) noexcept {
@@ -23,6 +25,32 @@ std::size_t code_points(std::string_view s) noexcept {
   std::size_t n = 0;
   for (char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;  // not a continuation byte
   return n;
+}
+
+std::optional<std::string> ObjectReader::as_timestamp(std::string_view field,
+                                                      const std::string& raw) {
+  auto t = parse_iso8601(raw);
+  if (!t) {
+    invalid(field, "INVALID_TIMESTAMP",
+            path(field) + " must be an ISO-8601 date-time with a zone, e.g. 2026-12-31T20:00:00Z");
+    return std::nullopt;
+  }
+  return iso8601(*t);
+}
+
+std::optional<std::string> ObjectReader::timestamp(std::string_view field, bool required) {
+  auto raw = string(field, required);
+  if (!raw) return std::nullopt;
+  return as_timestamp(field, *raw);
+}
+
+std::optional<std::optional<std::string>> ObjectReader::nullable_timestamp(std::string_view field) {
+  auto raw = nullable_string(field);
+  if (!raw) return std::nullopt;
+  if (!*raw) return std::optional<std::string>{};
+  auto t = as_timestamp(field, **raw);
+  if (!t) return std::nullopt;
+  return std::optional<std::string>{std::move(*t)};
 }
 
 void ObjectReader::length(std::string_view field, const std::optional<std::string>& value,

@@ -58,6 +58,12 @@ class ObjectReader {
   std::optional<std::optional<std::string>> nullable_string(std::string_view field,
                                                             Chars chars = Chars::kLine);
   std::optional<std::optional<std::int64_t>> nullable_integer(std::string_view field);
+  // An ISO-8601 timestamp with a zone (parse_iso8601), normalized to the wire format (UTC,
+  // milliseconds), or 422 INVALID_TIMESTAMP. PostgreSQL is not the judge: its parser takes text
+  // such as "2030-01-01t05:00:00Z*" that the document refuses.
+  std::optional<std::string> timestamp(std::string_view field, bool required);
+  // Absent (nullopt), null (an engaged empty optional: clear it), or a timestamp as above.
+  std::optional<std::optional<std::string>> nullable_timestamp(std::string_view field);
   bool present(std::string_view field) const;
   // Accepts `field` with any value (free-form members such as a webhook's payload).
   void allow(std::string_view field) { seen_.emplace(field); }
@@ -82,6 +88,7 @@ class ObjectReader {
 
  private:
   const boost::json::value* get(std::string_view field, bool required);
+  std::optional<std::string> as_timestamp(std::string_view field, const std::string& raw);
   ObjectReader& root() noexcept { return root_ ? *root_ : *this; }
 
   const boost::json::object* obj_ = nullptr;

@@ -23,37 +23,6 @@ constexpr std::size_t kMaxLayoutIds = 1'000;
 constexpr std::int64_t kMaxMoney = 1'000'000'000'000;  // minor units
 constexpr std::int64_t kMaxCapacity = 1'000'000;
 
-// An ISO-8601 timestamp with a zone, normalized to the wire format (UTC, milliseconds).
-std::optional<std::string> timestamp(core::ObjectReader& r, std::string_view field,
-                                     const std::optional<std::string>& raw) {
-  if (!raw) return std::nullopt;
-  auto t = core::parse_iso8601(*raw);
-  if (!t) {
-    r.invalid(field, "INVALID_TIMESTAMP",
-              std::string(field) +
-                  " must be an ISO-8601 date-time with a zone, e.g. "
-                  "2026-12-31T20:00:00Z");
-    return std::nullopt;
-  }
-  return core::iso8601(*t);
-}
-
-std::optional<std::string> read_time(core::ObjectReader& r, std::string_view field, bool required) {
-  auto raw = r.string(field, required);
-  return timestamp(r, field, raw);
-}
-
-// Absent, null (clear), or a timestamp.
-std::optional<std::optional<std::string>> read_nullable_time(core::ObjectReader& r,
-                                                             std::string_view field) {
-  auto raw = r.nullable_string(field);
-  if (!raw) return std::nullopt;
-  if (!*raw) return std::optional<std::string>{};
-  auto t = timestamp(r, field, *raw);
-  if (!t) return std::nullopt;
-  return std::optional<std::string>{std::move(*t)};
-}
-
 // A list of UUIDs (lower-cased, in request order so errors can name positions). A malformed entry
 // is reported with `bad_code` (an id that cannot exist is as unknown as one that does not).
 std::vector<std::string> read_ids(core::ObjectReader& r, std::string_view field, std::size_t max,
@@ -137,11 +106,11 @@ NewEvent read_new_event(http::Request& req) {
   auto venue_id = r.string("venueId", true);
   auto title = r.string("title", true);
   e.description = r.string("description", false, core::Chars::kText);
-  auto starts_at = read_time(r, "startsAt", true);
-  e.ends_at = read_time(r, "endsAt", false);
+  auto starts_at = r.timestamp("startsAt", true);
+  e.ends_at = r.timestamp("endsAt", false);
   auto currency = r.string("currency", false);
-  e.sales_start_at = read_time(r, "salesStartAt", false);
-  e.sales_end_at = read_time(r, "salesEndAt", false);
+  e.sales_start_at = r.timestamp("salesStartAt", false);
+  e.sales_end_at = r.timestamp("salesEndAt", false);
   if (org_id && !core::is_uuid(*org_id)) {
     r.invalid("orgId", "INVALID_ID", "orgId must be a UUID");
   }
@@ -171,11 +140,11 @@ std::pair<EventPatch, std::vector<std::string>> read_event_patch(http::Request& 
   std::vector<std::string> changed;
   p.title = r.string("title", false);
   p.description = r.nullable_string("description", core::Chars::kText);
-  p.starts_at = read_time(r, "startsAt", false);
-  p.ends_at = read_nullable_time(r, "endsAt");
+  p.starts_at = r.timestamp("startsAt", false);
+  p.ends_at = r.nullable_timestamp("endsAt");
   p.currency = r.string("currency", false);
-  p.sales_start_at = read_nullable_time(r, "salesStartAt");
-  p.sales_end_at = read_nullable_time(r, "salesEndAt");
+  p.sales_start_at = r.nullable_timestamp("salesStartAt");
+  p.sales_end_at = r.nullable_timestamp("salesEndAt");
   p.status = r.string("status", false);
   p.queue_mode = r.string("queueMode", false);
   p.queue_admit_per_second = r.integer("queueAdmitPerSecond", false);
@@ -228,7 +197,8 @@ EventQuery read_event_query(http::Request& req, const http::Page& page) {
   q.from = query_time(req, "from");
   q.to = query_time(req, "to");
   q.q = req.query_param("q");
-  if (q.q && q.q->size() > 200) throw http::invalid_query("q", "at most 200 characters");
+  if (q.q && core::code_points(*q.q) > 200)
+    throw http::invalid_query("q", "at most 200 characters");
   if (q.q && q.q->empty()) q.q.reset();
   q.status = req.query_param("status");
   if (q.status && *q.status != "DRAFT" && *q.status != "PUBLISHED" && *q.status != "CANCELLED") {
@@ -337,7 +307,7 @@ SeatQuery read_seat_query(http::Request& req, const http::Page& page) {
     if (q.statuses == 0) throw http::invalid_query("status", "must not be empty");
   }
   q.section = req.query_param("section");
-  if (q.section && (q.section->empty() || q.section->size() > 64)) {
+  if (q.section && (q.section->empty() || core::code_points(*q.section) > 64)) {
     throw http::invalid_query("section", "a section id or code");
   }
   if (q.section) {

@@ -165,14 +165,13 @@ void register_api_key_routes(http::Router& router, const std::string& base, Serv
                core::ObjectReader reader(req.json());
                auto name = reader.string("name", true);
                auto role = reader.string("role", false);
-               auto expires_at = reader.string("expiresAt", false);
+               auto expires_at = reader.timestamp("expiresAt", false);
                reader.length("name", name, 1, 100, "INVALID_NAME");
                if (role && *role != "ORG_STAFF" && *role != "SUPPORT") {
                  reader.invalid("role", "INVALID_ROLE",
                                 "an API key's role is ORG_STAFF or SUPPORT");
                }
                reader.finish();
-               // expiresAt is parsed by PostgreSQL; a bad timestamp surfaces as 422 INVALID_VALUE.
                Actor actor = req.actor();
                std::string key_role = role.value_or("ORG_STAFF");
                auto created = co_await service.create_api_key(caller, org_id, *name, key_role,
