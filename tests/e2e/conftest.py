@@ -10,6 +10,8 @@ import time
 import pytest
 import requests
 
+from contract import Contract
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("TICKETD_BIN", os.path.join(ROOT, "build", "release", "src", "ticketd"))
 SERVICES = os.environ.get("TICKETD_SERVICES", os.path.join(ROOT, "scripts", "services"))
@@ -67,6 +69,10 @@ class Ticketd:
             raise RuntimeError("ticketd did not start:\n" + "".join(self.lines[-30:]))
         self.base = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
+        # An instance serving the reference elsewhere (API_DOCS_PATH) answers at paths the document
+        # cannot name.
+        if CONTRACT is not None and "API_DOCS_PATH" not in (extra_env or {}):
+            CONTRACT.watch(self.session)
 
     def url(self, path):
         return self.base + path
@@ -114,6 +120,21 @@ def running_ticketd(env):
     finally:
         rc = t.stop()
     assert rc == 0, "".join(t.lines[-30:])
+
+
+# Every answer any ticketd of the suite gives through its session is checked against
+# openapi/openapi.yaml (tests/e2e/contract.py); a violation fails the run at its end.
+CONTRACT = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def contract():
+    global CONTRACT  # pylint: disable=global-statement
+    CONTRACT = Contract()
+    yield CONTRACT
+    violations = sorted(set(CONTRACT.violations))
+    CONTRACT = None
+    assert not violations, f"{len(violations)} answers differ from openapi.yaml:\n" + "\n".join(violations[:100])
 
 
 @pytest.fixture(scope="session", autouse=True)

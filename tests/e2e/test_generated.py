@@ -7,7 +7,8 @@ schema-invalid requests refused, Allow headers, unsupported methods answered 405
 It runs once as an organizer and once as a customer of a seeded organization, whose ids are offered
 to the generator for most path parameters and body references, so requests reach real rows instead
 of answering 404 to random UUIDs. SCHEMATHESIS_EXAMPLES sets the examples per operation and per role
-(default 100: about 12,000 requests in all); SCHEMATHESIS_SEED makes a run repeatable.
+(default 100: about 15,000 requests in all); SCHEMATHESIS_SEED sets the seed (fixed by default,
+`random` for a new one each run).
 """
 import base64
 import json
@@ -24,7 +25,8 @@ from test_reservations import HALL_20, open_event, reserve
 
 SCHEMATHESIS = os.path.join(ROOT, ".local", "schemathesis", "bin", "schemathesis")
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "100"))
-SEED = os.environ.get("SCHEMATHESIS_SEED")
+# A fixed seed keeps `make test` repeatable; SCHEMATHESIS_SEED=random explores new inputs.
+SEED = os.environ.get("SCHEMATHESIS_SEED", "20261208")
 MIN_REQUESTS = int(os.environ.get("SCHEMATHESIS_MIN_REQUESTS", "10000"))
 
 # Not generated: the stream never ends (tests/e2e/test_stream.py and the fuzz target of Last-Event-ID
@@ -95,7 +97,7 @@ def run(t, token, ids, tmp, role, shed_log):
            "--report", "ndjson", "--report-ndjson-path", report, "--no-color"]
     for path in EXCLUDED:
         cmd += ["--exclude-path", path]
-    if SEED:
+    if SEED != "random":
         cmd += ["--seed", SEED]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "SCHEMATHESIS_SHED_LOG": shed_log,
            "PYTHONPATH": os.path.dirname(os.path.abspath(__file__))}
@@ -106,13 +108,18 @@ def run(t, token, ids, tmp, role, shed_log):
 
 
 def summarize(report):
-    """(requests sent, failures): each failure once per (check, operation, status, error codes),
-    with a curl line that reproduces one instance."""
+    """(requests sent, failures, errors of schemathesis itself): each failure once per (check,
+    operation, status, error codes), with the request of one instance."""
     requests_sent = 0
     failures = {}
+    tool_errors = []
     with open(report, encoding="utf-8") as f:
         for line in f:
-            event = json.loads(line).get("ScenarioFinished")
+            record = json.loads(line)
+            if "NonFatalError" in record:
+                error = record["NonFatalError"]
+                tool_errors.append(f"{error.get('label')}: {error['value']['type']}: {error['value']['message']}")
+            event = record.get("ScenarioFinished")
             if not event:
                 continue
             interactions = event["recorder"].get("interactions", {})
@@ -132,7 +139,7 @@ def summarize(report):
                     request = interactions.get(case_id, {}).get("request", {})
                     sent = base64.b64decode((request.get("body") or {}).get("$base64", "")).decode("utf-8", "replace")
                     failures.setdefault(key, f"{request.get('method')} {request.get('uri')} {sent[:400]}")
-    return requests_sent, failures
+    return requests_sent, failures, tool_errors
 
 
 
@@ -145,12 +152,18 @@ def test_generated_requests_get_documented_answers(seeded, tmp_path):
         token = who["h"]["Authorization"].split()[1]
         out, report = run(t, token, ids, str(tmp_path), role, shed_log)
         assert os.path.exists(report), out.stdout[-3000:] + out.stderr[-3000:]
-        sent, failures = summarize(report)
+        sent, failures, tool_errors = summarize(report)
         total += sent
         for (check, operation, status, codes), example in sorted(failures.items(), key=str):
             problems.append(f"[{role}] {check}: {operation} -> {status} {codes}\n    {example}")
-        if out.returncode != 0 and not failures:
-            problems.append(f"[{role}] schemathesis exited {out.returncode}:\n{out.stdout[-3000:]}")
+        # schemathesis exits 1 on an error of its own too. Seen: CPython 3.11's "AST constructor
+        # recursion depth mismatch" while generating one operation's coverage cases. One such
+        # error per role is reported and tolerated (the operation's other phases still run);
+        # more, or an exit without a report of why, fails.
+        for error in tool_errors:
+            print(f"[{role}] schemathesis error (not the API's): {error}")
+        if len(tool_errors) > 1 or (out.returncode != 0 and not failures and not tool_errors):
+            problems.append(f"[{role}] schemathesis exited {out.returncode}: {tool_errors}\n{out.stdout[-3000:]}")
     with open(shed_log, encoding="utf-8") as f:
         shed = f.readlines()
     print(f"schemathesis: {total} requests, {len(problems)} problems, {len(shed)} answered 503 with Retry-After")
