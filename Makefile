@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://ticketd:ticketd@127.0.0.1:5555/ticketd_test
 PYTHON    ?= /usr/bin/python3
 
 .PHONY: help deps build build-bin build-asan services migrate run run-cluster test test-unit test-integration test-e2e \
-        test-cpp check-includes check-openapi stop bench fmt lint clean
+        test-cpp check-includes check-openapi stop bench fuzz fmt lint clean
 
 help:
 	@echo "make run    install deps, build, start PostgreSQL/Redis/Kafka, migrate, seed the demo, serve on PORT (3000)"
@@ -18,6 +18,7 @@ help:
 	@echo "make stop   stop the local services     make bench   run the benchmarks"
 	@echo "make build  release build               make fmt / lint   clang-format / clang-tidy"
 	@echo "make test-unit / test-integration / test-e2e   one group of suites"
+	@echo "make fuzz   libFuzzer targets of fuzz/ for FUZZ_SECONDS (60) each"
 
 deps:
 	@scripts/install-deps
@@ -52,9 +53,12 @@ run: build-bin services migrate
 # Every suite, on the real services. The C++ suites run in the ASan+UBSan build, and so does the
 # end-to-end suite: it drives the sanitized server like a client would, so a memory error on any
 # HTTP path fails the run (E2E_BIN=build/release/src/ticketd drives the release binary instead).
+# Then each fuzz target of fuzz/ runs briefly (TEST_FUZZ_SECONDS; `make fuzz` for longer runs).
+TEST_FUZZ_SECONDS ?= 10
 test: build-asan services check-includes check-openapi lint
 	@DATABASE_URL=$(TEST_DATABASE_URL) $(ASAN_DIR)/src/ticketd migrate
 	@$(MAKE) --no-print-directory test-cpp test-e2e
+	@FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) scripts/fuzz
 
 # The C++ suites under the sanitizers; CTEST_ARGS narrows them (test-unit, test-integration).
 CTEST_ARGS ?=
@@ -109,8 +113,12 @@ bench: build services
 	@bench/outbox
 	@bench/purchase
 
+# libFuzzer targets of fuzz/ (clang, ASan+UBSan), FUZZ_SECONDS (60) each: scripts/fuzz.
+fuzz: deps
+	@scripts/fuzz
+
 fmt:
-	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+	@find src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
 
 # clang-tidy (.clang-tidy, warnings are errors) and clang-format over the sources: scripts/lint.
 lint: build-asan
