@@ -34,5 +34,11 @@ inline std::int64_t unix_ms() {
 // Parses an ISO-8601 date-time with a zone: YYYY-MM-DDTHH:MM[:SS[.fraction]](Z|±HH:MM|±HHMM),
 // years 1970–9999. nullopt for anything else, including impossible dates (Feb 30).
 std::optional<std::chrono::sys_time<std::chrono::milliseconds>> parse_iso8601(std::string_view s);
+// parse_iso8601 then iso8601: what a client's timestamp is stored and answered as, or nullopt.
+inline std::optional<std::string> wire_timestamp(std::string_view s) {
+  auto t = parse_iso8601(s);
+  if (!t) return std::nullopt;
+  return iso8601(*t);
+}
 
 }  // namespace ticketd::core

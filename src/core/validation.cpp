@@ -29,13 +29,12 @@ std::size_t code_points(std::string_view s) noexcept {
 
 std::optional<std::string> ObjectReader::as_timestamp(std::string_view field,
                                                       const std::string& raw) {
-  auto t = parse_iso8601(raw);
+  auto t = wire_timestamp(raw);
   if (!t) {
     invalid(field, "INVALID_TIMESTAMP",
             path(field) + " must be an ISO-8601 date-time with a zone, e.g. 2026-12-31T20:00:00Z");
-    return std::nullopt;
   }
-  return iso8601(*t);
+  return t;
 }
 
 std::optional<std::string> ObjectReader::timestamp(std::string_view field, bool required) {

@@ -89,11 +89,9 @@ SeatSelection read_selection(core::ObjectReader& r) {
 std::optional<std::string> query_time(const http::Request& req, std::string_view name) {
   auto raw = req.query_param(name);
   if (!raw) return std::nullopt;
-  auto t = core::parse_iso8601(*raw);
-  if (!t) {
-    throw http::invalid_query(name, "must be an ISO-8601 date-time");
-  }
-  return core::iso8601(*t);
+  auto t = core::wire_timestamp(*raw);
+  if (!t) throw http::invalid_query(name, "must be an ISO-8601 date-time");
+  return t;
 }
 
 // Request readers: each checks the whole body or query (every problem in one 422) before the
